@@ -1,0 +1,89 @@
+//! Reader for the golden files written by `tests/golden/*.py` (see
+//! `tests/golden/common.py`): JSON holding named float64 tensors.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+#[derive(Deserialize)]
+struct Entry {
+    shape: Vec<i64>,
+    data: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct File {
+    tensors: BTreeMap<String, Entry>,
+}
+
+/// Named tensors from one golden file.
+pub struct Golden {
+    path: PathBuf,
+    tensors: BTreeMap<String, Entry>,
+}
+
+impl Golden {
+    /// Loads `tests/golden/<name>` from the workspace root.
+    pub fn load(name: &str) -> Result<Self> {
+        let path = workspace_root().join("tests").join("golden").join(name);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading golden file {}", path.display()))?;
+        let f: File = serde_json::from_str(&text)
+            .with_context(|| format!("parsing golden file {}", path.display()))?;
+        Ok(Golden {
+            path,
+            tensors: f.tensors,
+        })
+    }
+
+    /// The tensor `name` as float32 (float64 with `kind`).
+    pub fn get(&self, name: &str, kind: Kind) -> Result<Tensor> {
+        let e = self
+            .tensors
+            .get(name)
+            .with_context(|| format!("{}: no tensor `{name}`", self.path.display()))?;
+        let n: i64 = e.shape.iter().product();
+        if n as usize != e.data.len() {
+            bail!(
+                "{}: `{name}` has shape {:?} but {} values",
+                self.path.display(),
+                e.shape,
+                e.data.len()
+            );
+        }
+        Ok(Tensor::from_slice(&e.data)
+            .reshape(&e.shape[..])
+            .to_kind(kind))
+    }
+
+    /// A scalar tensor's value.
+    pub fn scalar(&self, name: &str) -> Result<f64> {
+        Ok(self.get(name, Kind::Double)?.double_value(&[]))
+    }
+}
+
+/// Largest elementwise |a - b| / (atol + rtol |b|); <= 1 means "close".
+pub fn closeness(a: &Tensor, b: &Tensor, rtol: f64, atol: f64) -> f64 {
+    assert_eq!(a.size(), b.size(), "shape mismatch");
+    let a = a.to_kind(Kind::Double);
+    let b = b.to_kind(Kind::Double);
+    ((&a - &b).abs() / (b.abs() * rtol + atol))
+        .max()
+        .double_value(&[])
+}
+
+/// Panics with a readable message unless `a` and `b` are close.
+#[track_caller]
+pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, rtol: f64, atol: f64) {
+    let c = closeness(a, b, rtol, atol);
+    assert!(
+        c <= 1.0,
+        "{what}: not close (worst error ratio {c:.3}); got {a:?} expected {b:?}"
+    );
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}

@@ -1,0 +1,12 @@
+//! Building blocks shared by the models and metrics crates: layers with
+//! PyTorch's default initialization, device and thread selection, and facts
+//! about the libtorch this process actually loaded.
+
+pub mod golden;
+pub mod init;
+pub mod runtime;
+
+pub use init::{batch_norm1d, batch_norm2d, conv2d, conv_transpose2d, linear};
+pub mod act;
+pub use act::leaky_relu;
+pub use runtime::{parse_device, set_threads_from_env, RuntimeInfo};

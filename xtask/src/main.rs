@@ -1,0 +1,47 @@
+//! `cargo xtask <task>`: project automation that needs nothing but Rust and python3.
+//!
+//! One module per task. This crate never depends on tch, so it builds before
+//! libtorch is provisioned.
+
+mod doctor;
+mod setup;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <task> [options]
+
+Tasks:
+  setup     Provision libtorch 2.11.0 (a LIBTORCH you set, or a cached Python
+            venv with torch==2.11.0 from PyPI) and link it at ./.libtorch
+  doctor    Report libtorch path and version, CUDA devices, threads, and the
+            data cache with the datasets present and verified
+  test      Run `setup` when needed, then the workspace's whole test suite
+            (extra arguments go to `cargo test`)
+  help      Print this help
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match task.as_deref() {
+        None | Some("help") | Some("--help") | Some("-h") => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some("setup") => setup::run(&rest).map(|_| ()),
+        Some("doctor") => doctor::run(&rest),
+        Some("test") => test::run(&rest),
+        Some(other) => Err(anyhow::anyhow!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! `cargo xtask test`: provision libtorch when needed, then run every test.
+
+use crate::util::{cargo, run_status, workspace_root};
+use anyhow::Result;
+
+pub fn run(args: &[String]) -> Result<()> {
+    let lt = crate::setup::provision()?;
+    eprintln!("libtorch {} at {}", lt.version, lt.dir.display());
+    let mut cmd = cargo();
+    cmd.current_dir(workspace_root())
+        .args(["test", "--workspace", "--release", "--exclude", "xtask"])
+        .args(args);
+    // Deterministic, comparable runs: a fixed intra-op thread count unless the user chose one.
+    if std::env::var_os("MEG_THREADS").is_none() {
+        cmd.env("MEG_THREADS", "2");
+    }
+    run_status(&mut cmd)?;
+    // xtask's own unit tests build without libtorch.
+    run_status(
+        cargo()
+            .current_dir(workspace_root())
+            .args(["test", "--quiet", "-p", "xtask"]),
+    )
+}
