@@ -4,9 +4,12 @@
 
 pub mod golden;
 pub mod init;
+pub mod io;
+pub mod provenance;
 pub mod runtime;
 
 pub use init::{batch_norm1d, batch_norm2d, conv2d, conv_transpose2d, linear};
 pub mod act;
 pub use act::leaky_relu;
+pub use provenance::Provenance;
 pub use runtime::{parse_device, set_threads_from_env, RuntimeInfo};

@@ -1,0 +1,130 @@
+//! The losses of one energy (critic) step and one generator step.
+//!
+//! Conventions: E is an energy, low on data. For WGAN-GP the critic is
+//! D = -E, so both objectives push E down on data and up on samples, and the
+//! plots read the same way.
+
+use crate::nets::Model;
+use tch::{Reduction, Tensor};
+
+/// Terms of an energy/critic step; `loss` carries the graph, the rest are detached.
+pub struct EnergyTerms {
+    pub loss: Tensor,
+    pub e_real: Tensor,
+    pub e_fake: Tensor,
+    pub penalty: Tensor,
+}
+
+/// Terms of a generator step; `mi` is the JSD estimator's BCE (MEG only, else 0).
+pub struct GeneratorTerms {
+    pub loss: Tensor,
+    pub e_fake: Tensor,
+    pub mi: Tensor,
+}
+
+/// Mean in the tensor's own precision.
+fn mean(t: &Tensor) -> Tensor {
+    t.mean(t.kind())
+}
+
+/// Per-example squared L2 norm over all non-batch axes.
+fn sq_norm(g: &Tensor) -> Tensor {
+    g.square()
+        .flatten(1, -1)
+        .sum_dim_intlist(1, false, g.kind())
+}
+
+/// d(sum_i out_i)/d(input), keeping the graph for a second backward.
+fn input_grad(out: &Tensor, input: &Tensor) -> Tensor {
+    Tensor::run_backward(&[out.sum(out.kind())], &[input], true, true).remove(0)
+}
+
+/// MEG energy step: `mean E(x) - mean E(x~) + λ mean_i ||∇_x E(x_i)||²`, the
+/// zero-centred score penalty on real data only. `x_fake` must carry no graph.
+pub fn meg_energy(m: &Model, x_real: &Tensor, x_fake: &Tensor, lambda: f64) -> EnergyTerms {
+    let x = x_real.detach().set_requires_grad(true);
+    let er = m.energy(&x, true);
+    let ef = m.energy(x_fake, true);
+    let penalty = mean(&sq_norm(&input_grad(&er, &x)));
+    let (er, ef) = (mean(&er), mean(&ef));
+    let loss = &er - &ef + &penalty * lambda;
+    EnergyTerms {
+        loss,
+        e_real: er.detach(),
+        e_fake: ef.detach(),
+        penalty: penalty.detach(),
+    }
+}
+
+/// MEG generator step: `mean E(G(z)) + BCE(T([x~; x~], [z; z']), [1; 0])`
+/// with `z' = z[perm]` (`perm` a random permutation of the batch, int64).
+/// G and T both descend on it.
+pub fn meg_generator(m: &Model, z: &Tensor, perm: &Tensor) -> GeneratorTerms {
+    let n = z.size()[0];
+    let x = m.generate(z, true);
+    let ef = mean(&m.energy(&x, true));
+    let z_marg = z.index_select(0, perm);
+    let logits = m.statistics(
+        &Tensor::cat(&[&x, &x], 0),
+        &Tensor::cat(&[z, &z_marg], 0),
+        true,
+    );
+    let target = Tensor::cat(
+        &[
+            Tensor::ones([n], (logits.kind(), z.device())),
+            Tensor::zeros([n], (logits.kind(), z.device())),
+        ],
+        0,
+    );
+    let mi =
+        logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, Reduction::Mean);
+    let loss = &ef + &mi;
+    GeneratorTerms {
+        loss,
+        e_fake: ef.detach(),
+        mi: mi.detach(),
+    }
+}
+
+/// WGAN-GP critic step with D = -E: `mean E(x) - mean E(x~) + λ mean (||∇D(x^)|| - 1)²`
+/// on the interpolates x^ = x~ + α (x - x~), `alpha` of shape `[N, 1, ...]` drawn
+/// from U(0, 1) (see [`interpolation_weights`]).
+pub fn wgan_critic(
+    m: &Model,
+    x_real: &Tensor,
+    x_fake: &Tensor,
+    alpha: &Tensor,
+    lambda: f64,
+) -> EnergyTerms {
+    let er = mean(&m.energy(x_real, true));
+    let ef = mean(&m.energy(x_fake, true));
+    let (xr, xf) = (x_real.detach(), x_fake.detach());
+    let x_hat = (&xf + (&xr - &xf) * alpha).set_requires_grad(true);
+    let norm = sq_norm(&input_grad(&m.energy(&x_hat, true), &x_hat)).sqrt();
+    let penalty = mean(&(norm - 1.0).square());
+    let loss = &er - &ef + &penalty * lambda;
+    EnergyTerms {
+        loss,
+        e_real: er.detach(),
+        e_fake: ef.detach(),
+        penalty: penalty.detach(),
+    }
+}
+
+/// WGAN-GP generator step with D = -E: `mean E(G(z))`.
+pub fn wgan_generator(m: &Model, z: &Tensor) -> GeneratorTerms {
+    let ef = mean(&m.energy(&m.generate(z, true), true));
+    GeneratorTerms {
+        loss: ef.shallow_clone(),
+        e_fake: ef.detach(),
+        mi: ef.zeros_like(),
+    }
+}
+
+/// U(0, 1) interpolation weights for [`wgan_critic`], one per example,
+/// broadcastable over `x`.
+pub fn interpolation_weights(x: &Tensor) -> Tensor {
+    let mut shape = vec![x.size()[0]];
+    shape.extend(std::iter::repeat_n(1, x.dim() - 1));
+    Tensor::rand(&shape[..], (x.kind(), x.device()))
+}

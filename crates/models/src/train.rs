@@ -1,0 +1,344 @@
+//! The one training loop, shared by every experiment.
+//!
+//! One iteration is `k_g` generator steps followed by `k_e` energy (critic)
+//! steps. The loop writes `metrics.csv`, checkpoints atomically, stops on a
+//! non-finite value keeping the last good checkpoint, and resumes from the
+//! checkpoint, continuing the iteration count.
+//!
+//! Determinism across interruptions: after every checkpoint, libtorch's RNG
+//! and the data stream are re-seeded from (seed, iteration). A run resumed
+//! from a checkpoint therefore follows the same trajectory as one that was
+//! never interrupted (on the same machine and thread count).
+
+use crate::adam::Adam;
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{Objective, RunConfig};
+use crate::data::{self, DataSource};
+use crate::nets::Model;
+use crate::objectives;
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{Device, Tensor};
+
+/// File names inside a run directory.
+pub const CONFIG_FILE: &str = "config.yaml";
+pub const METRICS_FILE: &str = "metrics.csv";
+pub const RUN_FILE: &str = "run.json";
+const METRICS_HEADER: &str = "iteration,e_real,e_fake,penalty,mi_loss,seconds";
+
+/// How to run (as opposed to what to train, which is the [`RunConfig`]).
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub out_dir: PathBuf,
+    pub device: Device,
+    /// Continue from the checkpoint in `out_dir` if there is one.
+    pub resume: bool,
+    /// Print a log line per metrics row (defaults to: stderr is not a terminal).
+    pub log_lines: bool,
+}
+
+impl TrainOptions {
+    pub fn new(out_dir: impl Into<PathBuf>, device: Device) -> Self {
+        TrainOptions {
+            out_dir: out_dir.into(),
+            device,
+            resume: false,
+            log_lines: !std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// One row of `metrics.csv`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Row {
+    pub iteration: u64,
+    pub e_real: f64,
+    pub e_fake: f64,
+    pub penalty: f64,
+    pub mi_loss: f64,
+    pub seconds: f64,
+}
+
+/// A finished (or already complete) run.
+pub struct Trained {
+    pub model: Model,
+    pub iterations: u64,
+    /// Training seconds over all segments of the run.
+    pub seconds: f64,
+    pub last: Row,
+}
+
+#[derive(Serialize)]
+struct RunRecord<'a> {
+    config: &'a RunConfig,
+    provenance: meg_nn::Provenance,
+    iterations: u64,
+    seconds: f64,
+    last: Row,
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Seed of stream `stream` for the segment starting at `iteration`.
+fn segment_seed(seed: u64, iteration: u64, stream: u64) -> u64 {
+    splitmix64(seed ^ splitmix64(iteration.wrapping_mul(3).wrapping_add(stream)))
+}
+
+fn reseed(cfg: &RunConfig, iteration: u64, device: Device) -> Result<Box<dyn DataSource>> {
+    tch::manual_seed(segment_seed(cfg.seed, iteration, 0) as i64);
+    data::open(&cfg.data, segment_seed(cfg.seed, iteration, 1), device)
+}
+
+/// Trains (or resumes) the run `cfg` into `opts.out_dir`.
+pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<Trained> {
+    cfg.validate()?;
+    let dir = &opts.out_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ckpt_path = dir.join(checkpoint::FILE);
+    let config_path = dir.join(CONFIG_FILE);
+    if ckpt_path.exists() {
+        if !opts.resume {
+            bail!(
+                "{} already holds a checkpoint: pass --resume to continue it, or choose another output directory",
+                dir.display()
+            );
+        }
+        let saved = RunConfig::from_file(&config_path)?;
+        if &saved != cfg {
+            bail!(
+                "cannot resume {}: its {} differs from the config given now",
+                dir.display(),
+                config_path.display()
+            );
+        }
+    }
+    meg_nn::io::write_atomic(&config_path, cfg.to_yaml().as_bytes())?;
+
+    tch::manual_seed(cfg.seed as i64);
+    let model = Model::new(&cfg.model, opts.device);
+    let mut opt_e = Adam::new(model.parameters("E"), cfg.lr, cfg.betas);
+    let mut opt_gt = Adam::new(model.parameters("GT"), cfg.lr, cfg.betas);
+
+    let mut start = 0;
+    if opts.resume && ckpt_path.exists() {
+        let ck = Checkpoint::read(&ckpt_path)?;
+        ck.restore_model(&model)?;
+        ck.restore_optimizers(&mut opt_e, &mut opt_gt)?;
+        start = ck.iteration()?;
+    }
+    let metrics_path = dir.join(METRICS_FILE);
+    let mut rows = read_metrics(&metrics_path, start)?;
+    let prior_seconds = rows.last().map(|r| r.seconds).unwrap_or(0.0);
+    let mut csv = rewrite_metrics(&metrics_path, &rows)?;
+    let mut last = rows.pop().unwrap_or_default();
+
+    let mut source = reseed(cfg, start, opts.device)?;
+    let bar = ProgressBar::new(cfg.iterations);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} it  {per_sec}  eta {eta}  {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(cfg.name.clone());
+    bar.set_position(start);
+    let t0 = Instant::now();
+    let mut e_model = model; // moved so freeze/unfreeze can borrow mutably
+    for it in start + 1..=cfg.iterations {
+        let (g, e) = iteration(cfg, &mut e_model, &mut opt_e, &mut opt_gt, source.as_mut());
+        let vals: Vec<f32> =
+            Vec::try_from(Tensor::stack(&[&e.e_real, &e.e_fake, &e.penalty, &g.mi], 0))?;
+        let names = ["E(real)", "E(fake)", "penalty", "MI loss"];
+        if let Some(i) = vals.iter().position(|v| !v.is_finite()) {
+            bar.abandon();
+            bail!(
+                "{} = {} at iteration {it} of run `{}`: training stopped; the last good checkpoint is kept in {} (iteration {})",
+                names[i],
+                vals[i],
+                cfg.name,
+                ckpt_path.display(),
+                if ckpt_path.exists() { Checkpoint::read(&ckpt_path)?.iteration()? } else { 0 },
+            );
+        }
+        last = Row {
+            iteration: it,
+            e_real: vals[0] as f64,
+            e_fake: vals[1] as f64,
+            penalty: vals[2] as f64,
+            mi_loss: vals[3] as f64,
+            seconds: prior_seconds + t0.elapsed().as_secs_f64(),
+        };
+        if it % cfg.log_every == 0 || it == cfg.iterations {
+            writeln!(
+                csv,
+                "{},{},{},{},{},{:.3}",
+                last.iteration, last.e_real, last.e_fake, last.penalty, last.mi_loss, last.seconds
+            )?;
+            csv.flush()?;
+            let msg = format!(
+                "E(real) {:.4}  E(fake) {:.4}  pen {:.4}  MI {:.4}",
+                last.e_real, last.e_fake, last.penalty, last.mi_loss
+            );
+            if opts.log_lines {
+                eprintln!(
+                    "[{}] iteration {it}/{}  {msg}  ({:.1}s)",
+                    cfg.name, cfg.iterations, last.seconds
+                );
+            }
+            bar.set_message(msg);
+        }
+        if it % cfg.checkpoint_every == 0 || it == cfg.iterations {
+            if !checkpoint::model_is_finite(&e_model) {
+                bar.abandon();
+                bail!("non-finite weights at iteration {it} of run `{}`; last good checkpoint kept in {}", cfg.name, ckpt_path.display());
+            }
+            checkpoint::save(&ckpt_path, &e_model, &opt_e, &opt_gt, it)?;
+            source = reseed(cfg, it, opts.device)?;
+        }
+        bar.set_position(it);
+    }
+    bar.finish_and_clear();
+    let seconds = if start < cfg.iterations {
+        last.seconds
+    } else {
+        prior_seconds
+    };
+    let record = RunRecord {
+        config: cfg,
+        provenance: meg_nn::Provenance::collect(opts.device),
+        iterations: cfg.iterations,
+        seconds,
+        last,
+    };
+    meg_nn::io::write_atomic(
+        &dir.join(RUN_FILE),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
+    Ok(Trained {
+        model: e_model,
+        iterations: cfg.iterations,
+        seconds,
+        last,
+    })
+}
+
+/// One iteration: `k_g` generator steps, then `k_e` energy steps. Returns the
+/// last step's terms.
+fn iteration(
+    cfg: &RunConfig,
+    model: &mut Model,
+    opt_e: &mut Adam,
+    opt_gt: &mut Adam,
+    source: &mut dyn DataSource,
+) -> (objectives::GeneratorTerms, objectives::EnergyTerms) {
+    let n = cfg.batch_size;
+    // Generator (and T) steps: E's weights need no gradient here.
+    model.e_vs.freeze();
+    let mut g_terms = None;
+    for _ in 0..cfg.k_g {
+        opt_gt.zero_grad();
+        let z = model.sample_z(n);
+        let t = match cfg.objective {
+            Objective::Meg => {
+                let perm = Tensor::randperm(n, (tch::Kind::Int64, z.device()));
+                objectives::meg_generator(model, &z, &perm)
+            }
+            Objective::WganGp => objectives::wgan_generator(model, &z),
+        };
+        t.loss.backward();
+        opt_gt.step();
+        g_terms = Some(t);
+    }
+    model.e_vs.unfreeze();
+    let mut e_terms = None;
+    for _ in 0..cfg.k_e {
+        opt_e.zero_grad();
+        let x_real = source.next_batch(n);
+        let x_fake = tch::no_grad(|| model.generate(&model.sample_z(n), true));
+        let t = match cfg.objective {
+            Objective::Meg => objectives::meg_energy(model, &x_real, &x_fake, cfg.lambda),
+            Objective::WganGp => {
+                let alpha = objectives::interpolation_weights(&x_real);
+                objectives::wgan_critic(model, &x_real, &x_fake, &alpha, cfg.lambda)
+            }
+        };
+        t.loss.backward();
+        opt_e.step();
+        e_terms = Some(t);
+    }
+    (g_terms.expect("k_g >= 1"), e_terms.expect("k_e >= 1"))
+}
+
+/// Rows of an existing `metrics.csv` up to and including iteration `upto`.
+fn read_metrics(path: &Path, upto: u64) -> Result<Vec<Row>> {
+    if upto == 0 || !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<f64> = line
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{}:{}: expected 6 numbers, got `{line}`",
+                    path.display(),
+                    i + 1
+                )
+            })?;
+        if f.len() != 6 {
+            bail!(
+                "{}:{}: expected 6 fields, got {}",
+                path.display(),
+                i + 1,
+                f.len()
+            );
+        }
+        let r = Row {
+            iteration: f[0] as u64,
+            e_real: f[1],
+            e_fake: f[2],
+            penalty: f[3],
+            mi_loss: f[4],
+            seconds: f[5],
+        };
+        if r.iteration <= upto {
+            rows.push(r);
+        }
+    }
+    Ok(rows)
+}
+
+/// Rewrites `metrics.csv` atomically with `rows` and opens it for appending.
+fn rewrite_metrics(path: &Path, rows: &[Row]) -> Result<std::fs::File> {
+    let mut text = format!("{METRICS_HEADER}\n");
+    for r in rows {
+        text += &format!(
+            "{},{},{},{},{},{:.3}\n",
+            r.iteration, r.e_real, r.e_fake, r.penalty, r.mi_loss, r.seconds
+        );
+    }
+    meg_nn::io::write_atomic(path, text.as_bytes())?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Reads the metrics of a finished run directory.
+pub fn read_run_metrics(dir: &Path) -> Result<Vec<Row>> {
+    read_metrics(&dir.join(METRICS_FILE), u64::MAX)
+}
