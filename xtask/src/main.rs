@@ -4,6 +4,7 @@
 //! libtorch is provisioned.
 
 mod doctor;
+mod reproduce;
 mod setup;
 mod test;
 mod util;
@@ -20,6 +21,9 @@ Tasks:
             data cache with the datasets present and verified
   test      Run `setup` when needed, then the workspace's whole test suite
             (extra arguments go to `cargo test`)
+  reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto]
+            Train, evaluate and report one paper target into
+            reports/<target>/<profile>/ (targets: fig2)
   help      Print this help
 ";
 
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(&rest).map(|_| ()),
         Some("doctor") => doctor::run(&rest),
         Some("test") => test::run(&rest),
+        Some("reproduce") => reproduce::run(&rest),
         Some(other) => Err(anyhow::anyhow!("unknown task `{other}`\n\n{HELP}")),
     };
     match result {

@@ -10,9 +10,9 @@ pub fn run(args: &[String]) -> Result<()> {
     cmd.current_dir(workspace_root())
         .args(["test", "--workspace", "--release", "--exclude", "xtask"])
         .args(args);
-    // Deterministic, comparable runs: a fixed intra-op thread count unless the user chose one.
+    // Tests run many small models concurrently: one intra-op thread each avoids oversubscribing the cores (unless the user chose a count).
     if std::env::var_os("MEG_THREADS").is_none() {
-        cmd.env("MEG_THREADS", "2");
+        cmd.env("MEG_THREADS", "1");
     }
     run_status(&mut cmd)?;
     // xtask's own unit tests build without libtorch.

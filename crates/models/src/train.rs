@@ -39,6 +39,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Print a log line per metrics row (defaults to: stderr is not a terminal).
     pub log_lines: bool,
+    /// Stop (with a checkpoint) after this iteration, leaving the run resumable.
+    pub stop_at: Option<u64>,
 }
 
 impl TrainOptions {
@@ -48,6 +50,7 @@ impl TrainOptions {
             device,
             resume: false,
             log_lines: !std::io::stderr().is_terminal(),
+            stop_at: None,
         }
     }
 }
@@ -63,9 +66,10 @@ pub struct Row {
     pub seconds: f64,
 }
 
-/// A finished (or already complete) run.
+/// A finished (or already complete, or stopped at `stop_at`) run.
 pub struct Trained {
     pub model: Model,
+    /// Iterations completed so far.
     pub iterations: u64,
     /// Training seconds over all segments of the run.
     pub seconds: f64,
@@ -100,6 +104,16 @@ fn reseed(cfg: &RunConfig, iteration: u64, device: Device) -> Result<Box<dyn Dat
 
 /// Trains (or resumes) the run `cfg` into `opts.out_dir`.
 pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<Trained> {
+    train_with(cfg, opts, &mut |_, _| {})
+}
+
+/// [`train`], calling `after_iteration(iteration, model)` at the end of every
+/// iteration (for snapshots or live evaluation).
+pub fn train_with(
+    cfg: &RunConfig,
+    opts: &TrainOptions,
+    after_iteration: &mut dyn FnMut(u64, &Model),
+) -> Result<Trained> {
     cfg.validate()?;
     let dir = &opts.out_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -121,6 +135,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<Trained> {
             );
         }
     }
+    remove_stale_temporaries(dir)?;
     meg_nn::io::write_atomic(&config_path, cfg.to_yaml().as_bytes())?;
 
     tch::manual_seed(cfg.seed as i64);
@@ -153,21 +168,30 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<Trained> {
     bar.set_prefix(cfg.name.clone());
     bar.set_position(start);
     let t0 = Instant::now();
+    let end = opts
+        .stop_at
+        .map_or(cfg.iterations, |s| s.clamp(start, cfg.iterations));
     let mut e_model = model; // moved so freeze/unfreeze can borrow mutably
-    for it in start + 1..=cfg.iterations {
+    for it in start + 1..=end {
         let (g, e) = iteration(cfg, &mut e_model, &mut opt_e, &mut opt_gt, source.as_mut());
         let vals: Vec<f32> =
             Vec::try_from(Tensor::stack(&[&e.e_real, &e.e_fake, &e.penalty, &g.mi], 0))?;
         let names = ["E(real)", "E(fake)", "penalty", "MI loss"];
         if let Some(i) = vals.iter().position(|v| !v.is_finite()) {
             bar.abandon();
+            let kept = match Checkpoint::read(&ckpt_path) {
+                Ok(ck) => format!(
+                    "the last good checkpoint (iteration {}) is kept in {}",
+                    ck.iteration()?,
+                    ckpt_path.display()
+                ),
+                Err(_) => "no checkpoint had been written yet".to_string(),
+            };
             bail!(
-                "{} = {} at iteration {it} of run `{}`: training stopped; the last good checkpoint is kept in {} (iteration {})",
+                "{} = {} at iteration {it} of run `{}`: training stopped; {kept}",
                 names[i],
                 vals[i],
-                cfg.name,
-                ckpt_path.display(),
-                if ckpt_path.exists() { Checkpoint::read(&ckpt_path)?.iteration()? } else { 0 },
+                cfg.name
             );
         }
         last = Row {
@@ -178,7 +202,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<Trained> {
             mi_loss: vals[3] as f64,
             seconds: prior_seconds + t0.elapsed().as_secs_f64(),
         };
-        if it % cfg.log_every == 0 || it == cfg.iterations {
+        if it % cfg.log_every == 0 || it == end {
             writeln!(
                 csv,
                 "{},{},{},{},{},{:.3}",
@@ -197,36 +221,41 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<Trained> {
             }
             bar.set_message(msg);
         }
-        if it % cfg.checkpoint_every == 0 || it == cfg.iterations {
+        if it % cfg.checkpoint_every == 0 || it == end {
             if !checkpoint::model_is_finite(&e_model) {
                 bar.abandon();
-                bail!("non-finite weights at iteration {it} of run `{}`; last good checkpoint kept in {}", cfg.name, ckpt_path.display());
+                bail!(
+                    "non-finite weights at iteration {it} of run `{}`: training stopped; the last good checkpoint is kept in {}",
+                    cfg.name,
+                    ckpt_path.display()
+                );
             }
             checkpoint::save(&ckpt_path, &e_model, &opt_e, &opt_gt, it)?;
             source = reseed(cfg, it, opts.device)?;
         }
+        after_iteration(it, &e_model);
         bar.set_position(it);
     }
     bar.finish_and_clear();
-    let seconds = if start < cfg.iterations {
+    let seconds = if start < end {
         last.seconds
     } else {
         prior_seconds
     };
-    let record = RunRecord {
-        config: cfg,
-        provenance: meg_nn::Provenance::collect(opts.device),
-        iterations: cfg.iterations,
-        seconds,
-        last,
-    };
-    meg_nn::io::write_atomic(
-        &dir.join(RUN_FILE),
-        serde_json::to_string_pretty(&record)?.as_bytes(),
-    )?;
+    if end == cfg.iterations {
+        let record = RunRecord {
+            config: cfg,
+            provenance: meg_nn::Provenance::collect(opts.device),
+            iterations: end,
+            seconds,
+            last,
+        };
+        let json = serde_json::to_string_pretty(&record)?;
+        meg_nn::io::write_atomic(&dir.join(RUN_FILE), json.as_bytes())?;
+    }
     Ok(Trained {
         model: e_model,
-        iterations: cfg.iterations,
+        iterations: end,
         seconds,
         last,
     })
@@ -277,6 +306,19 @@ fn iteration(
         e_terms = Some(t);
     }
     (g_terms.expect("k_g >= 1"), e_terms.expect("k_e >= 1"))
+}
+
+/// Removes temporary files that an interrupted atomic write left behind.
+fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.contains(".tmp") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing stale {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Rows of an existing `metrics.csv` up to and including iteration `upto`.

@@ -1,0 +1,252 @@
+//! Experiment specs: `experiments/<target>.yaml`.
+//!
+//! A spec lists its runs as partial run configs over shared `defaults`, and
+//! profiles (`smoke`, `quick`, `paper`) that override fields by dotted path
+//! (`model.width: 32`) and set the evaluation sizes. The paper's reported
+//! values live in the spec too, so reports can put ours beside them.
+
+use anyhow::{anyhow, bail, Context, Result};
+use meg_models::RunConfig;
+use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One experiment (a paper table or figure).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub target: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Run-config fields shared by every run.
+    pub defaults: Mapping,
+    pub runs: Vec<RunSpec>,
+    pub profiles: BTreeMap<String, Profile>,
+    /// What the paper reports for this target (free-form per target).
+    #[serde(default)]
+    pub paper: Value,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// One run of an experiment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    pub id: String,
+    /// Run-config fields of this run (over `defaults`).
+    #[serde(default)]
+    pub config: Mapping,
+}
+
+/// A size profile.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default)]
+    pub description: String,
+    /// Dotted run-config paths and their values, applied to every run.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, Value>,
+    /// Evaluation settings, as the target's runner defines them.
+    #[serde(default)]
+    pub eval: Mapping,
+}
+
+/// The workspace's `experiments/` directory.
+pub fn experiments_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments")
+}
+
+impl Experiment {
+    /// Reads `experiments/<target>.yaml`.
+    pub fn load(target: &str) -> Result<Self> {
+        Self::from_file(&experiments_dir().join(format!("{target}.yaml")))
+    }
+
+    /// Reads a spec file; errors name the file and the field.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading experiment spec {}", path.display()))?;
+        let mut e: Experiment =
+            serde_yaml_ng::from_str(&text).map_err(|err| anyhow!("{}: {err}", path.display()))?;
+        e.path = path.to_path_buf();
+        for name in e.profiles.keys() {
+            if !["smoke", "quick", "paper"].contains(&name.as_str()) {
+                bail!(
+                    "{}: profiles.{name}: unknown profile (expected smoke, quick, paper)",
+                    path.display()
+                );
+            }
+        }
+        Ok(e)
+    }
+
+    /// The profile `name`, or an error listing the available ones.
+    pub fn profile(&self, name: &str) -> Result<&Profile> {
+        self.profiles.get(name).with_context(|| {
+            format!(
+                "{}: no profile `{name}` (available: {})",
+                self.path.display(),
+                self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// The full, validated run config of run `run` under profile `profile`.
+    pub fn run_config(&self, run: &RunSpec, profile: &str) -> Result<RunConfig> {
+        let p = self.profile(profile)?;
+        let ctx = || {
+            format!(
+                "{}: run `{}` with profile `{profile}`",
+                self.path.display(),
+                run.id
+            )
+        };
+        let mut v = Value::Mapping(self.defaults.clone());
+        merge(&mut v, &Value::Mapping(run.config.clone()));
+        for (dotted, val) in &p.overrides {
+            set_path(&mut v, dotted, val.clone()).with_context(|| {
+                format!("{}: profiles.{profile}.overrides", self.path.display())
+            })?;
+        }
+        if let Value::Mapping(m) = &mut v {
+            m.insert("name".into(), format!("{}-{}", self.target, run.id).into());
+        }
+        let cfg: RunConfig = serde_yaml_ng::from_value(v)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(ctx)?;
+        cfg.validate().with_context(ctx)?;
+        Ok(cfg)
+    }
+
+    /// An evaluation setting of `profile` (falling back to `default`).
+    pub fn eval<T: serde::de::DeserializeOwned>(
+        &self,
+        profile: &str,
+        key: &str,
+        default: T,
+    ) -> Result<T> {
+        match self.profile(profile)?.eval.get(key) {
+            None => Ok(default),
+            Some(v) => serde_yaml_ng::from_value(v.clone()).map_err(|e| {
+                anyhow!(
+                    "{}: profiles.{profile}.eval.{key}: {e}",
+                    self.path.display()
+                )
+            }),
+        }
+    }
+}
+
+/// Deep-merges mapping `over` into `base`.
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// Sets `a.b.c` in nested mappings, creating mappings on the way.
+fn set_path(v: &mut Value, dotted: &str, val: Value) -> Result<()> {
+    let mut cur = v;
+    let parts: Vec<&str> = dotted.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let m = cur
+            .as_mapping_mut()
+            .with_context(|| format!("`{dotted}`: `{}` is not a mapping", parts[..i].join(".")))?;
+        if i + 1 == parts.len() {
+            m.insert((*part).into(), val);
+            return Ok(());
+        }
+        cur = m
+            .entry((*part).into())
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "
+target: demo
+title: Demo
+defaults:
+  model: {family: toy, width: 512}
+  objective: meg
+  lambda: 0.1
+  batch_size: 256
+  iterations: 100000
+  seed: 0
+runs:
+  - id: a
+    config: {data: {kind: toy, name: swissroll}}
+profiles:
+  smoke:
+    overrides: {model.width: 8, iterations: 3}
+    eval: {samples: 100}
+  paper: {}
+";
+
+    fn spec(text: &str) -> Result<Experiment> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("demo.yaml");
+        std::fs::write(&p, text).unwrap();
+        Experiment::from_file(&p)
+    }
+
+    #[test]
+    fn profiles_override_by_dotted_path() {
+        let e = spec(SPEC).unwrap();
+        let c = e.run_config(&e.runs[0], "smoke").unwrap();
+        assert_eq!(c.name, "demo-a");
+        assert_eq!(c.iterations, 3);
+        assert_eq!(
+            c.model,
+            meg_models::config::ModelConfig::Toy {
+                width: 8,
+                z_dim: 2,
+                hidden: 3
+            }
+        );
+        assert_eq!(
+            e.run_config(&e.runs[0], "paper").unwrap().iterations,
+            100000
+        );
+        assert_eq!(e.eval::<usize>("smoke", "samples", 7).unwrap(), 100);
+        assert_eq!(e.eval::<usize>("paper", "samples", 7).unwrap(), 7);
+    }
+
+    #[test]
+    fn errors_name_file_profile_and_field() {
+        let e = spec(&SPEC.replace("iterations: 3", "iterations: three")).unwrap();
+        let err = format!("{:#}", e.run_config(&e.runs[0], "smoke").unwrap_err());
+        assert!(
+            err.contains("demo.yaml") && err.contains("smoke") && err.contains("iterations"),
+            "{err}"
+        );
+        let err = format!("{:#}", spec(&SPEC.replace("title:", "titel:")).unwrap_err());
+        assert!(err.contains("demo.yaml") && err.contains("titel"), "{err}");
+        let err = format!("{:#}", spec(SPEC).unwrap().profile("quick").unwrap_err());
+        assert!(
+            err.contains("no profile `quick`") && err.contains("smoke"),
+            "{err}"
+        );
+        let e = spec(&SPEC.replace("lambda: 0.1", "lambda: -1")).unwrap();
+        let err = format!("{:#}", e.run_config(&e.runs[0], "paper").unwrap_err());
+        assert!(err.contains("lambda"), "{err}");
+    }
+}
