@@ -1,0 +1,115 @@
+//! Real data: Debian's `dataset-fashion-mnist` (installed by `.ci/run`),
+//! imported into a temporary cache. Skipped, with a message, when absent.
+
+use meg_datasets::images::{load_mnist, load_mnist_all, MnistKind, Split};
+use meg_datasets::store::{FileStatus, Matched, Outcome};
+use meg_datasets::{Manifest, Store};
+use std::path::Path;
+
+const DEBIAN: &str = "/usr/share/datasets/fashion-mnist";
+
+#[test]
+fn debian_fashion_mnist_imports_verifies_and_loads() {
+    if !Path::new(DEBIAN).is_dir() {
+        println!("SKIPPED: {DEBIAN} is absent (apt-get install dataset-fashion-mnist)");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::at(root.path());
+    let m = Manifest::builtin("fashion-mnist").unwrap();
+    let done = store.import(&m, Path::new(DEBIAN)).unwrap();
+    assert!(done.iter().all(|(_, o)| *o == Outcome::Imported));
+    let st = store.status(&m).unwrap();
+    for (name, s) in &st.files {
+        println!("fashion-mnist/{name}: {s}");
+        assert!(
+            matches!(
+                s,
+                FileStatus::Ok {
+                    matched: Matched::Content | Matched::Published,
+                    ..
+                }
+            ),
+            "{name}: {s}"
+        );
+    }
+    let train = load_mnist(&store, MnistKind::FashionMnist, Split::Train).unwrap();
+    let test = load_mnist(&store, MnistKind::FashionMnist, Split::Test).unwrap();
+    assert_eq!(train.images.size(), [60_000, 1, 28, 28]);
+    assert_eq!(test.images.size(), [10_000, 1, 28, 28]);
+    assert_eq!(train.class_counts(10).unwrap(), [6_000; 10]);
+    assert_eq!(test.class_counts(10).unwrap(), [1_000; 10]);
+    println!(
+        "fashion-mnist: train {:?} per class {:?}; test {:?} per class {:?}",
+        train.images.size(),
+        train.class_counts(10).unwrap(),
+        test.images.size(),
+        test.class_counts(10).unwrap()
+    );
+    assert_eq!(
+        load_mnist_all(&store, MnistKind::FashionMnist)
+            .unwrap()
+            .len(),
+        70_000
+    );
+    // Pixels span the full range.
+    assert_eq!(train.images.max().int64_value(&[]), 255);
+    assert_eq!(train.images.min().int64_value(&[]), 0);
+    // A corrupted cache file is refused, never loaded.
+    let dir = store.dir(&m);
+    let p = dir.join("t10k-labels-idx1-ubyte.gz");
+    let mut b = std::fs::read(&p).unwrap();
+    let n = b.len();
+    b[n - 20] ^= 0xff;
+    std::fs::write(&p, b).unwrap();
+    let e = format!(
+        "{:#}",
+        load_mnist(&store, MnistKind::FashionMnist, Split::Test).unwrap_err()
+    );
+    assert!(
+        e.contains("t10k-labels-idx1-ubyte.gz: CORRUPT")
+            && e.contains("meg data fetch fashion-mnist"),
+        "{e}"
+    );
+}
+
+/// KDD99 from the user's own cache (`MEG_DATA_DIR` or the default), when it
+/// is there and verified; skipped otherwise.
+#[test]
+fn cached_kdd99_follows_the_table_3_protocol() {
+    use meg_datasets::kdd::{load_kdd99, parse_kdd, KddOptions, Scaling, FILE, N_FEATURES};
+    let Ok(store) = Store::from_env() else {
+        println!("SKIPPED: no data cache directory");
+        return;
+    };
+    let m = Manifest::builtin("kdd99").unwrap();
+    if !store.status(&m).map(|s| s.is_ready()).unwrap_or(false) {
+        println!(
+            "SKIPPED: kdd99 is not in {} (meg data fetch kdd99)",
+            store.root().display()
+        );
+        return;
+    }
+    let t = parse_kdd(&store.dir(&m).join(FILE)).unwrap();
+    assert_eq!(t.len(), 494_021);
+    assert_eq!(t.normal.iter().filter(|&&n| n).count(), 97_278);
+    let d = load_kdd99(&store, &KddOptions::default()).unwrap();
+    let (n_train, n_test) = (d.train_x.size()[0], d.test_x.size()[0]);
+    let anomalies = d.test_y.sum(tch::Kind::Int64).int64_value(&[]);
+    assert_eq!(d.train_x.size()[1], N_FEATURES as i64);
+    assert_eq!(n_train + (n_test - anomalies), 494_021 - 97_278);
+    let share = anomalies as f64 / n_test as f64;
+    println!("kdd99: train {n_train}, test {n_test}, anomalies {anomalies} ({share:.4})");
+    assert!((0.19..=0.2).contains(&share), "{share}");
+    let train_max = d.train_x.max().double_value(&[]);
+    assert!(train_max <= 1.0 + 1e-6, "{train_max}");
+    let u = load_kdd99(
+        &store,
+        &KddOptions {
+            scaling: Scaling::Unscaled,
+            ..KddOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(u.train_x.max().double_value(&[]) > 1000.0);
+}
