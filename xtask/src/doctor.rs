@@ -4,7 +4,7 @@
 //! threads) come from `meg doctor`, a tch binary, so a broken link shows up
 //! here as a failure rather than as a file that merely exists.
 
-use crate::util::{cargo, workspace_root};
+use crate::util::{cargo, run_status, workspace_root};
 use anyhow::{bail, Context, Result};
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -17,19 +17,21 @@ pub fn run(args: &[String]) -> Result<()> {
         Some(p) => println!("python with torch: {}", p.display()),
         None => println!("python with torch: none provisioned (LIBTORCH set by you)"),
     }
-    let status = cargo()
-        .current_dir(workspace_root())
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--bin",
-            "meg",
-            "--",
-            "doctor",
-        ])
+    run_status(cargo().current_dir(workspace_root()).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--bin",
+        "meg",
+    ]))
+    .context("building `meg` failed")?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), Into::into);
+    let meg = std::path::PathBuf::from(target).join("release").join("meg");
+    let status = std::process::Command::new(&meg)
+        .arg("doctor")
         .status()
-        .context("could not run `cargo run --bin meg -- doctor`")?;
+        .with_context(|| format!("could not start {}", meg.display()))?;
     if !status.success() {
         bail!("libtorch is not usable: `meg doctor` failed ({status})");
     }

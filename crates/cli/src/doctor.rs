@@ -1,4 +1,4 @@
-//! `meg doctor`: facts about the loaded libtorch.
+//! `meg doctor`: facts about the loaded libtorch and the data cache.
 
 use anyhow::{bail, Result};
 use meg_nn::RuntimeInfo;
@@ -19,8 +19,20 @@ pub fn run(args: Args) -> Result<()> {
     if s != 14.0 {
         bail!("libtorch computed 1²+2²+3² = {s}, expected 14");
     }
+    let root = meg_datasets::store::data_root()?;
+    let mut data = serde_json::Map::new();
+    for name in meg_datasets::manifest::BUILTIN {
+        let st = meg_datasets::dataset_status(name)?;
+        data.insert(
+            name.to_string(),
+            serde_json::json!({"status": st.summary(), "fix": st.fix}),
+        );
+    }
     if args.json {
-        println!("{}", serde_json::to_string(&info)?);
+        let mut v = serde_json::to_value(&info)?;
+        v["data_dir"] = serde_json::json!(root.display().to_string());
+        v["datasets"] = serde_json::Value::Object(data);
+        println!("{}", serde_json::to_string(&v)?);
     } else {
         println!(
             "libtorch (loaded): {} from {}",
@@ -37,6 +49,16 @@ pub fn run(args: Args) -> Result<()> {
             info.cudnn_available
         );
         println!("threads: {} (MKL: {})", info.threads, info.mkl);
+        println!("data cache: {}", root.display());
+        for (name, d) in &data {
+            let status = d["status"].as_str().unwrap_or("?");
+            let fix = if status == "OK" {
+                String::new()
+            } else {
+                format!("  (run `{}`)", d["fix"].as_str().unwrap_or(""))
+            };
+            println!("  {name:<14} {status}{fix}");
+        }
     }
     Ok(())
 }

@@ -1,6 +1,14 @@
 //! `meg`: the project's command line. One module per subcommand.
 
+mod classifier;
+mod data;
 mod doctor;
+mod eval;
+mod fid;
+mod is;
+mod reproduce;
+mod sample;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -16,14 +24,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Report the libtorch this binary loaded: version, CUDA devices, threads.
+    /// Report the loaded libtorch (version, CUDA devices, threads) and the data cache.
     Doctor(doctor::Args),
+    /// The data cache: list, fetch, verify or import a data set.
+    Data(data::Args),
+    /// Train one run from a YAML run config (MEG or WGAN-GP).
+    Train(train::Args),
+    /// Draw samples from a trained run's generator.
+    Sample(sample::Args),
+    /// Reproduce a paper table or figure into reports/<target>/<profile>/.
+    Reproduce(reproduce::Args),
+    /// FID between two image folders or .npz statistics (pytorch-fid's Inception).
+    Fid(fid::Args),
+    /// Inception Score of an image folder (torch-fidelity's definition).
+    Is(is::Args),
+    /// Evaluate scored examples: `meg eval anomaly FILE.csv`.
+    Eval(eval::Args),
+    /// Train the MNIST classifier used for StackedMNIST mode counting.
+    TrainClassifier(classifier::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Doctor(a) => doctor::run(a),
+        Command::Data(a) => data::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
+        Command::Fid(a) => fid::run(a),
+        Command::Is(a) => is::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::TrainClassifier(a) => classifier::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

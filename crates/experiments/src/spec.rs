@@ -115,8 +115,8 @@ impl Experiment {
         if let Value::Mapping(m) = &mut v {
             m.insert("name".into(), format!("{}-{}", self.target, run.id).into());
         }
-        let cfg: RunConfig = serde_yaml_ng::from_value(v)
-            .map_err(|e| anyhow!("{e}"))
+        let cfg: RunConfig = serde_path_to_error::deserialize(v)
+            .map_err(|e| anyhow!("field `{}`: {}", e.path(), e.inner()))
             .with_context(ctx)?;
         cfg.validate().with_context(ctx)?;
         Ok(cfg)

@@ -11,6 +11,7 @@ use tch::{Device, Kind, Tensor};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
+    tch::set_num_threads(1);
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
