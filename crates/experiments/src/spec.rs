@@ -213,7 +213,7 @@ profiles:
         let e = spec(SPEC).unwrap();
         let c = e.run_config(&e.runs[0], "smoke").unwrap();
         assert_eq!(c.name, "demo-a");
-        assert_eq!(c.iterations, 3);
+        assert_eq!(c.iterations, Some(3));
         assert_eq!(
             c.model,
             meg_models::config::ModelConfig::Toy {
@@ -224,7 +224,7 @@ profiles:
         );
         assert_eq!(
             e.run_config(&e.runs[0], "paper").unwrap().iterations,
-            100000
+            Some(100000)
         );
         assert_eq!(e.eval::<usize>("smoke", "samples", 7).unwrap(), 100);
         assert_eq!(e.eval::<usize>("paper", "samples", 7).unwrap(), 7);

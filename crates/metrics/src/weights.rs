@@ -137,9 +137,9 @@ pub fn find_python() -> PathBuf {
 }
 
 /// argv: SOURCE DEST. Loads a state dict with torch (tensors only) and writes it
-/// as safetensors without needing the `safetensors` package.
+/// as safetensors without needing the `safetensors` or `numpy` packages.
 const CONVERT_PY: &str = r#"
-import json, struct, sys
+import ctypes, json, struct, sys
 import torch
 src, dst = sys.argv[1], sys.argv[2]
 obj = torch.load(src, map_location="cpu", weights_only=True)
@@ -157,7 +157,10 @@ for name in sorted(obj):
         continue
     if t.dtype not in dtypes:
         sys.exit(f"{src}: tensor {name} has unsupported dtype {t.dtype}")
-    data = t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+    t = t.detach().cpu().contiguous()
+    # Raw bytes without numpy (a bare torch install has none).
+    n = t.numel() * t.element_size()
+    data = ctypes.string_at(t.data_ptr(), n) if n else b""
     header[name] = {"dtype": dtypes[t.dtype], "shape": list(t.shape),
                     "data_offsets": [offset, offset + len(data)]}
     blobs.append(data)

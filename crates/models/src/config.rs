@@ -55,8 +55,15 @@ pub struct RunConfig {
     /// Weight of the gradient penalty (score penalty for MEG, GP for WGAN-GP).
     pub lambda: f64,
     pub batch_size: i64,
-    /// Number of iterations; one iteration is `k_g` generator steps then `k_e` energy steps.
-    pub iterations: u64,
+    /// Length in iterations; one iteration is `k_g` generator steps then `k_e`
+    /// energy steps. Give this or `epochs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
+    /// Length in passes over a finite training set, counted in energy steps
+    /// (each takes one real batch): `ceil(epochs · ceil(N / batch) / k_e)`
+    /// iterations. Give this or `iterations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u64>,
     #[serde(default = "five")]
     pub k_e: u32,
     #[serde(default = "one")]
@@ -118,7 +125,6 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         let positive = [
             ("batch_size", self.batch_size as f64),
-            ("iterations", self.iterations as f64),
             ("k_e", self.k_e as f64),
             ("k_g", self.k_g as f64),
             ("lr", self.lr),
@@ -129,6 +135,13 @@ impl RunConfig {
             if !(v > 0.0) {
                 bail!("field `{field}` must be positive, got {v}");
             }
+        }
+        match (self.iterations, self.epochs) {
+            (Some(0), _) => bail!("field `iterations` must be positive, got 0"),
+            (_, Some(0)) => bail!("field `epochs` must be positive, got 0"),
+            (Some(_), Some(_)) => bail!("fields `iterations` and `epochs` are exclusive: give one"),
+            (None, None) => bail!("missing field `iterations` (or `epochs`): the run's length"),
+            _ => {}
         }
         if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
             bail!(
@@ -153,6 +166,23 @@ impl RunConfig {
             }
         }
         Ok(())
+    }
+
+    /// Total iterations, given the training set's size (`None` for an endless
+    /// stream such as the toy densities, where only `iterations` makes sense).
+    pub fn total_iterations(&self, data_len: Option<usize>) -> Result<u64> {
+        match (self.iterations, self.epochs, data_len) {
+            (Some(n), _, _) => Ok(n),
+            (None, Some(e), Some(n)) => {
+                let steps = e * (n as u64).div_ceil(self.batch_size as u64);
+                Ok(steps.div_ceil(self.k_e as u64).max(1))
+            }
+            (None, Some(_), None) => bail!(
+                "run `{}`: `epochs` needs a finite training set, but its data is an endless stream: give `iterations`",
+                self.name
+            ),
+            (None, None, _) => bail!("run `{}` has neither `iterations` nor `epochs`", self.name),
+        }
     }
 
     /// The YAML form (what is saved next to artifacts).
@@ -192,9 +222,29 @@ seed: 3
     }
 
     #[test]
+    fn epochs_count_energy_steps_over_the_data() {
+        let c = RunConfig::from_yaml(&GOOD.replace("iterations: 10", "epochs: 3")).unwrap();
+        assert_eq!((c.iterations, c.epochs), (None, Some(3)));
+        // 1000 examples, batch 32: 32 energy steps per epoch; 96 steps at k_e = 5 -> 20 iterations.
+        assert_eq!(c.total_iterations(Some(1000)).unwrap(), 20);
+        let err = c.total_iterations(None).unwrap_err().to_string();
+        assert!(err.contains("endless"), "{err}");
+        assert_eq!(
+            RunConfig::from_yaml(GOOD)
+                .unwrap()
+                .total_iterations(None)
+                .unwrap(),
+            10
+        );
+        let both = GOOD.replace("iterations: 10", "iterations: 10\nepochs: 2");
+        assert!(format!("{:#}", RunConfig::from_yaml(&both).unwrap_err()).contains("exclusive"));
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (GOOD.replace("lambda: 0.1\n", ""), "lambda"),
+            (GOOD.replace("iterations: 10\n", ""), "iterations"),
             (GOOD.replace("seed: 3", "seed: 3\nsede: 4"), "sede"),
             (GOOD.replace("8gaussians", "9gaussians"), "9gaussians"),
             (

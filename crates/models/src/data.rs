@@ -9,6 +9,11 @@ use tch::{Device, Tensor};
 pub trait DataSource {
     /// The next `n` examples, on the training device.
     fn next_batch(&mut self, n: i64) -> Tensor;
+
+    /// Number of examples in one pass, or `None` for an endless stream.
+    fn len(&self) -> Option<usize> {
+        None
+    }
 }
 
 struct Toy {

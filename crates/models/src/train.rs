@@ -157,7 +157,8 @@ pub fn train_with(
     let mut last = rows.pop().unwrap_or_default();
 
     let mut source = reseed(cfg, start, opts.device)?;
-    let bar = ProgressBar::new(cfg.iterations);
+    let total = cfg.total_iterations(source.len())?;
+    let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
             "{prefix} [{bar:30}] {pos}/{len} it  {per_sec}  eta {eta}  {msg}",
@@ -168,9 +169,7 @@ pub fn train_with(
     bar.set_prefix(cfg.name.clone());
     bar.set_position(start);
     let t0 = Instant::now();
-    let end = opts
-        .stop_at
-        .map_or(cfg.iterations, |s| s.clamp(start, cfg.iterations));
+    let end = opts.stop_at.map_or(total, |s| s.clamp(start, total));
     let mut e_model = model; // moved so freeze/unfreeze can borrow mutably
     for it in start + 1..=end {
         let (g, e) = iteration(cfg, &mut e_model, &mut opt_e, &mut opt_gt, source.as_mut());
@@ -216,7 +215,7 @@ pub fn train_with(
             if opts.log_lines {
                 eprintln!(
                     "[{}] iteration {it}/{}  {msg}  ({:.1}s)",
-                    cfg.name, cfg.iterations, last.seconds
+                    cfg.name, total, last.seconds
                 );
             }
             bar.set_message(msg);
@@ -242,7 +241,7 @@ pub fn train_with(
     } else {
         prior_seconds
     };
-    if end == cfg.iterations {
+    if end == total {
         let record = RunRecord {
             config: cfg,
             provenance: meg_nn::Provenance::collect(opts.device),

@@ -191,3 +191,20 @@ fn a_smoke_run_puts_low_energy_on_data() {
         "E(data) {ed} is not below E(uniform noise) {en}"
     );
 }
+
+#[test]
+fn epochs_need_a_finite_data_set() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config("");
+    cfg.iterations = None;
+    cfg.epochs = Some(2);
+    let err = train(&cfg, &quiet(tmp.path()))
+        .err()
+        .expect("toy data is endless")
+        .to_string();
+    assert!(
+        err.contains("endless") && err.contains("iterations"),
+        "{err}"
+    );
+}
