@@ -25,9 +25,9 @@ pub fn run(args: &[String]) -> Result<()> {
         "meg",
     ]))
     .context("building `meg` failed")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    let target: std::path::PathBuf = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), Into::into);
-    let meg = std::path::PathBuf::from(target).join("release").join("meg");
+    let meg = target.join("release").join("meg");
     let status = std::process::Command::new(&meg)
         .arg("doctor")
         .status()

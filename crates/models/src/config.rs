@@ -132,7 +132,7 @@ impl RunConfig {
             ("checkpoint_every", self.checkpoint_every as f64),
         ];
         for (field, v) in positive {
-            if !(v > 0.0) {
+            if v <= 0.0 || v.is_nan() {
                 bail!("field `{field}` must be positive, got {v}");
             }
         }

@@ -11,7 +11,7 @@ pub trait DataSource {
     fn next_batch(&mut self, n: i64) -> Tensor;
 
     /// Number of examples in one pass, or `None` for an endless stream.
-    fn len(&self) -> Option<usize> {
+    fn size(&self) -> Option<usize> {
         None
     }
 }

@@ -15,6 +15,19 @@ pub struct EnergyTerms {
     pub penalty: Tensor,
 }
 
+impl EnergyTerms {
+    /// `loss = E(real) - E(fake) + λ·penalty` from the three (batch-mean) terms.
+    fn assemble(er: Tensor, ef: Tensor, penalty: Tensor, lambda: f64) -> Self {
+        let loss = &er - &ef + &penalty * lambda;
+        EnergyTerms {
+            loss,
+            e_real: er.detach(),
+            e_fake: ef.detach(),
+            penalty: penalty.detach(),
+        }
+    }
+}
+
 /// Terms of a generator step; `mi` is the JSD estimator's BCE (MEG only, else 0).
 pub struct GeneratorTerms {
     pub loss: Tensor,
@@ -47,13 +60,7 @@ pub fn meg_energy(m: &Model, x_real: &Tensor, x_fake: &Tensor, lambda: f64) -> E
     let ef = m.energy(x_fake, true);
     let penalty = mean(&sq_norm(&input_grad(&er, &x)));
     let (er, ef) = (mean(&er), mean(&ef));
-    let loss = &er - &ef + &penalty * lambda;
-    EnergyTerms {
-        loss,
-        e_real: er.detach(),
-        e_fake: ef.detach(),
-        penalty: penalty.detach(),
-    }
+    EnergyTerms::assemble(er, ef, penalty, lambda)
 }
 
 /// MEG generator step: `mean E(G(z)) + BCE(T([x~; x~], [z; z']), [1; 0])`
@@ -102,13 +109,7 @@ pub fn wgan_critic(
     let x_hat = (&xf + (&xr - &xf) * alpha).set_requires_grad(true);
     let norm = sq_norm(&input_grad(&m.energy(&x_hat, true), &x_hat)).sqrt();
     let penalty = mean(&(norm - 1.0).square());
-    let loss = &er - &ef + &penalty * lambda;
-    EnergyTerms {
-        loss,
-        e_real: er.detach(),
-        e_fake: ef.detach(),
-        penalty: penalty.detach(),
-    }
+    EnergyTerms::assemble(er, ef, penalty, lambda)
 }
 
 /// WGAN-GP generator step with D = -E: `mean E(G(z))`.

@@ -157,7 +157,7 @@ pub fn train_with(
     let mut last = rows.pop().unwrap_or_default();
 
     let mut source = reseed(cfg, start, opts.device)?;
-    let total = cfg.total_iterations(source.len())?;
+    let total = cfg.total_iterations(source.size())?;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
