@@ -25,6 +25,19 @@ fn meg() -> Command {
     c
 }
 
+/// `meg train CONFIG --out OUT --device cpu`, plus `extra`.
+fn train_args(cfg: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let base = [
+        "train",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ];
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
 fn checkpoint_iteration(dir: &Path) -> Option<u64> {
     let ck = dir.join("checkpoint.safetensors");
     ck.exists().then(|| {
@@ -43,17 +56,7 @@ fn killed_training_resumes_from_an_intact_checkpoint() {
     let out = tmp.path().join("run");
     let mut last = 0;
     for (round, wait_ms) in [700u64, 450, 830, 600, 910].into_iter().enumerate() {
-        let mut args = vec![
-            "train",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--device",
-            "cpu",
-        ];
-        if round > 0 {
-            args.push("--resume");
-        }
+        let args = train_args(&cfg, &out, if round > 0 { &["--resume"] } else { &[] });
         let mut child = meg()
             .args(&args)
             .stdout(Stdio::null())
@@ -92,16 +95,11 @@ fn killed_training_resumes_from_an_intact_checkpoint() {
     // Resume and stop at a fixed count: the iteration count continues from the checkpoint.
     let target = last + 7;
     let st = meg()
-        .args([
-            "train",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--resume",
-        ])
-        .args(["--stop-at", &target.to_string()])
+        .args(train_args(
+            &cfg,
+            &out,
+            &["--resume", "--stop-at", &target.to_string()],
+        ))
         .output()
         .unwrap();
     assert!(

@@ -19,9 +19,10 @@
 use crate::hash::hash_file;
 use crate::images::ImageSet;
 use crate::manifest::Manifest;
-use crate::store::{part_path, record_path, write_atomic, Store};
+use crate::store::{part_path, record_path, Store};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
+use meg_nn::io::write_atomic;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;

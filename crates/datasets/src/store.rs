@@ -243,13 +243,6 @@ pub fn digests_match(spec: &FileSpec, d: &Digests, recorded: Option<&str>) -> Op
     }
 }
 
-/// Writes `bytes` to `path` through `path.part` and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let part = part_path(path);
-    fs::write(&part, bytes).with_context(|| format!("writing {}", part.display()))?;
-    fs::rename(&part, path).with_context(|| format!("renaming {} into place", part.display()))
-}
-
 /// `NAME.part` next to `path`.
 pub fn part_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -310,7 +303,7 @@ impl Store {
         {
             let rec = record_path(path);
             if !rec.exists() {
-                write_atomic(&rec, format!("{sha256}\n").as_bytes())?;
+                meg_nn::io::write_atomic(&rec, format!("{sha256}\n").as_bytes())?;
             }
         }
         Ok(())

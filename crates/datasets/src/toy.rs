@@ -130,12 +130,8 @@ impl ToySampler {
                 [x / 7.5, z / 7.5]
             }
             Toy::Gaussians25 | Toy::Gaussians8 => {
-                let (k, std) = {
-                    let (c, s) = self.mixture.as_ref().unwrap();
-                    (c.len(), *s)
-                };
-                let i = self.rng.random_range(0..k);
-                let c = self.mixture.as_ref().unwrap().0[i];
+                let (centres, std) = self.mixture.as_ref().expect("mixture sets have centres");
+                let (c, std) = (centres[self.rng.random_range(0..centres.len())], *std);
                 [c[0] + std * self.normal(), c[1] + std * self.normal()]
             }
         }

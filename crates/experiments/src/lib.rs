@@ -24,7 +24,7 @@ pub struct Options {
 
 /// The workspace's `reports/` directory.
 pub fn default_reports_dir() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports")
+    meg_nn::golden::workspace_root().join("reports")
 }
 
 /// Reproduces `target`; returns the directory it wrote.

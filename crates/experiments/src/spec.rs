@@ -57,7 +57,7 @@ pub struct Profile {
 
 /// The workspace's `experiments/` directory.
 pub fn experiments_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments")
+    meg_nn::golden::workspace_root().join("experiments")
 }
 
 impl Experiment {

@@ -7,7 +7,7 @@ use crate::nets::Model;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// File name of a run's checkpoint inside its output directory.
 pub const FILE: &str = "checkpoint.safetensors";
@@ -95,5 +95,5 @@ pub fn model_is_finite(model: &Model) -> bool {
         .named_variables()
         .iter()
         .filter(|(_, v)| v.is_floating_point())
-        .all(|(_, v)| v.isfinite().all().int64_value(&[]) == 1 || v.kind() == Kind::Int64)
+        .all(|(_, v)| v.isfinite().all().int64_value(&[]) == 1)
 }

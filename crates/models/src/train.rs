@@ -139,7 +139,7 @@ pub fn train_with(
     meg_nn::io::write_atomic(&config_path, cfg.to_yaml().as_bytes())?;
 
     tch::manual_seed(cfg.seed as i64);
-    let model = Model::new(&cfg.model, opts.device);
+    let mut model = Model::new(&cfg.model, opts.device);
     let mut opt_e = Adam::new(model.parameters("E"), cfg.lr, cfg.betas);
     let mut opt_gt = Adam::new(model.parameters("GT"), cfg.lr, cfg.betas);
 
@@ -170,9 +170,8 @@ pub fn train_with(
     bar.set_position(start);
     let t0 = Instant::now();
     let end = opts.stop_at.map_or(total, |s| s.clamp(start, total));
-    let mut e_model = model; // moved so freeze/unfreeze can borrow mutably
     for it in start + 1..=end {
-        let (g, e) = iteration(cfg, &mut e_model, &mut opt_e, &mut opt_gt, source.as_mut());
+        let (g, e) = iteration(cfg, &mut model, &mut opt_e, &mut opt_gt, source.as_mut());
         let vals: Vec<f32> =
             Vec::try_from(Tensor::stack(&[&e.e_real, &e.e_fake, &e.penalty, &g.mi], 0))?;
         let names = ["E(real)", "E(fake)", "penalty", "MI loss"];
@@ -221,7 +220,7 @@ pub fn train_with(
             bar.set_message(msg);
         }
         if it % cfg.checkpoint_every == 0 || it == end {
-            if !checkpoint::model_is_finite(&e_model) {
+            if !checkpoint::model_is_finite(&model) {
                 bar.abandon();
                 bail!(
                     "non-finite weights at iteration {it} of run `{}`: training stopped; the last good checkpoint is kept in {}",
@@ -229,10 +228,10 @@ pub fn train_with(
                     ckpt_path.display()
                 );
             }
-            checkpoint::save(&ckpt_path, &e_model, &opt_e, &opt_gt, it)?;
+            checkpoint::save(&ckpt_path, &model, &opt_e, &opt_gt, it)?;
             source = reseed(cfg, it, opts.device)?;
         }
-        after_iteration(it, &e_model);
+        after_iteration(it, &model);
         bar.set_position(it);
     }
     bar.finish_and_clear();
@@ -253,7 +252,7 @@ pub fn train_with(
         meg_nn::io::write_atomic(&dir.join(RUN_FILE), json.as_bytes())?;
     }
     Ok(Trained {
-        model: e_model,
+        model,
         iterations: end,
         seconds,
         last,

@@ -84,6 +84,7 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, rtol: f64, atol: f64) {
     );
 }
 
-fn workspace_root() -> PathBuf {
+/// The workspace root of the source tree this crate was built from.
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
