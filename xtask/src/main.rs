@@ -3,11 +3,13 @@
 //! One module per task. This crate never depends on tch, so it builds before
 //! libtorch is provisioned.
 
+mod bench;
 mod doctor;
 mod reproduce;
 mod setup;
 mod test;
 mod util;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -21,9 +23,19 @@ Tasks:
             data cache with the datasets present and verified
   test      Run `setup` when needed, then the workspace's whole test suite
             (extra arguments go to `cargo test`)
-  reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto]
+  reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto] [--seeds N]
             Train, evaluate and report one paper target into
-            reports/<target>/<profile>/ (targets: fig2)
+            reports/<target>/<profile>/ (targets: table1 table2 table3
+            table4 fig2 fig3 celeba, or all)
+  bench [--only NAME[,NAME...]] [--json] [--device cpu|cuda] [--runs N] [--smoke]
+            Time our workloads (toy, kdd, stackedmnist, cifar, inception,
+            batch, mala, matmul) against the same work in eager PyTorch,
+            alternating fresh processes; writes reports/bench/bench.{md,json}
+  verify [--update]
+            Reproduce every target (smoke profile, CPU, one thread) into a
+            temporary directory and check the canonical hashes of the results
+            against reports/hashes.lock; --update rewrites the lock and
+            reports/hashes/ instead
   help      Print this help
 ";
 
@@ -40,6 +52,8 @@ fn main() -> ExitCode {
         Some("doctor") => doctor::run(&rest),
         Some("test") => test::run(&rest),
         Some("reproduce") => reproduce::run(&rest),
+        Some("bench") => bench::run(&rest),
+        Some("verify") => verify::run(&rest),
         Some(other) => Err(anyhow::anyhow!("unknown task `{other}`\n\n{HELP}")),
     };
     match result {

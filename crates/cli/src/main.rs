@@ -5,6 +5,7 @@ mod data;
 mod doctor;
 mod eval;
 mod fid;
+mod hashes;
 mod is;
 mod reproduce;
 mod sample;
@@ -42,6 +43,8 @@ enum Command {
     Eval(eval::Args),
     /// Train the MNIST classifier used for StackedMNIST mode counting.
     TrainClassifier(classifier::Args),
+    /// Canonical hashes of the reports' results against reports/hashes.lock.
+    Hashes(hashes::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Is(a) => is::run(a),
         Command::Eval(a) => eval::run(a),
         Command::TrainClassifier(a) => classifier::run(a),
+        Command::Hashes(a) => hashes::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,9 @@
 //!   (manual download; see the module).
 //! - [`inception_weights`]: the verified path of the FID Inception weights.
 //! - [`toy`]: the 2-D densities.
+//! - [`synthetic`]: small seeded stand-ins for MNIST, CIFAR-10, KDD99 and
+//!   CelebA in the true file formats, read back by the loaders above, for
+//!   smoke runs (`synthetic::mnist`, `cifar10`, `kdd99`, `celeba64`).
 
 pub mod celeba;
 pub mod cifar;
@@ -46,6 +49,7 @@ pub mod kdd;
 pub mod manifest;
 pub mod stacked;
 pub mod store;
+pub mod synthetic;
 pub mod toy;
 
 pub use images::{ImageSet, MnistKind, Split};

@@ -4,14 +4,14 @@
 //! KL(p_data || p_E) on the grid.
 
 use crate::spec::Experiment;
+use crate::target::Target;
 use crate::Options;
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use meg_datasets::toy::ToySampler;
 use meg_metrics::toy as tm;
 use meg_models::config::DataConfig;
-use meg_models::train::{read_run_metrics, train, TrainOptions};
 use meg_reports::markdown;
-use meg_reports::plot::{self, Grid, LinePlot, Panel, Series};
+use meg_reports::plot::{self, Grid, Panel};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,30 +20,26 @@ use tch::{Device, Kind, Tensor};
 const LO: f64 = -2.0;
 const HI: f64 = 2.0;
 
+/// The evaluation settings a profile may give.
+const EVAL_KEYS: &[&str] = &["samples", "grid", "kl_samples", "seed"];
+
 /// Runs every data set of the spec and writes the report.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
-    let t0 = Instant::now();
-    let profile = opts.profile.as_str();
-    let out = opts.reports_dir.join(&exp.target).join(profile);
-    let n_samples: i64 = exp.eval(profile, "samples", 10_000)?;
-    let grid: i64 = exp.eval(profile, "grid", 500)?;
-    let kl_samples: usize = exp.eval(profile, "kl_samples", 1_000_000)?;
-    let eval_seed: u64 = exp.eval(profile, "seed", 1234)?;
+    let t = Target::new(exp, opts, EVAL_KEYS)?;
+    let n_samples: i64 = t.eval("samples", 10_000)?;
+    let grid: i64 = t.eval("grid", 500)?;
+    let kl_samples: usize = t.eval("kl_samples", 1_000_000)?;
+    let eval_seed: u64 = t.eval("seed", 1234)?;
+    let runs = t.runs()?;
 
     let mut results = serde_json::Map::new();
-    let mut loss_series: Vec<(String, Vec<meg_models::train::Row>)> = Vec::new();
-    let mut table = Vec::new();
+    let mut rows = Vec::new();
     let mut images = String::new();
-    for spec in &exp.runs {
-        let cfg = exp.run_config(spec, profile)?;
-        let toy = match &cfg.data {
-            DataConfig::Toy { name } => *name,
+    for run in &runs {
+        let DataConfig::Toy { name: toy } = run.cfg.data else {
+            bail!("{}: run `{}` must use toy data", exp.path.display(), run.id);
         };
-        let run_dir = out.join("runs").join(&spec.id);
-        let mut topts = TrainOptions::new(&run_dir, opts.device);
-        topts.resume = true;
-        let trained =
-            train(&cfg, &topts).with_context(|| format!("training run `{}`", cfg.name))?;
+        let trained = t.train(run, &mut |_, _| {})?;
         let te = Instant::now();
         let model = &trained.model;
 
@@ -64,35 +60,28 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         };
         let kl = tm::grid_kl(&p_data, &energy);
         let mut r = json!({
-            "config": cfg,
-            "seed": cfg.seed,
+            "config": run.cfg,
+            "seed": run.cfg.seed,
             "iterations": trained.iterations,
             "train_seconds": trained.seconds,
             "kl_data_model": kl,
             "final": trained.last,
         });
-        let mut modes = "—".to_string();
         if let Some((centres, std)) = toy.mixture() {
             let cov = tm::mode_coverage(&samples, &centres, std);
-            modes = format!("{}/{}", cov.modes_covered, cov.modes_total);
             r["modes_covered"] = json!(cov.modes_covered);
             r["modes_total"] = json!(cov.modes_total);
             r["high_quality_share"] = json!(cov.high_quality_share);
             r["mode_counts"] = json!(cov.counts);
-            table.push(vec![
-                toy.name().to_string(),
-                modes.clone(),
-                format!("{:.3}", cov.high_quality_share),
-                format!("{kl:.4}"),
-            ]);
-        } else {
-            table.push(vec![
-                toy.name().to_string(),
-                modes.clone(),
-                "—".into(),
-                format!("{kl:.4}"),
-            ]);
+            rows.push(t.row(toy.name(), "modes covered", cov.modes_covered as f64, None));
+            rows.push(t.row(
+                toy.name(),
+                "high-quality share",
+                cov.high_quality_share,
+                None,
+            ));
         }
+        rows.push(t.row(toy.name(), "KL(p_data || p_E)", kl, None));
 
         let png = format!("{}.png", toy.name());
         let to_pts = |t: &Tensor| -> Result<Vec<[f32; 2]>> {
@@ -104,7 +93,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let dv: Vec<f64> = Vec::try_from(density.reshape([-1]))?;
         let g = grid as usize;
         plot::panels_png(
-            &out.join(&png),
+            &t.out.join(&png),
             &[
                 Panel::Scatter {
                     title: &format!("{} data", toy.name()),
@@ -142,75 +131,19 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         images += &markdown::image(toy.name(), &png);
         r["eval_seconds"] = json!(te.elapsed().as_secs_f64());
         results.insert(toy.name().to_string(), r);
-        loss_series.push((toy.name().to_string(), read_run_metrics(&run_dir)?));
     }
-
-    let curve = |title: &str, f: fn(&meg_models::train::Row) -> f64| LinePlot {
-        title: title.to_string(),
-        x_label: "iteration".into(),
-        series: loss_series
-            .iter()
-            .map(|(n, rows)| Series {
-                name: n.clone(),
-                points: rows.iter().map(|r| (r.iteration as f64, f(r))).collect(),
-            })
-            .collect(),
-    };
-    plot::lines_png(
-        &out.join("loss.png"),
-        &[
-            curve("E(real)", |r| r.e_real),
-            curve("E(fake)", |r| r.e_fake),
-            curve("score penalty", |r| r.penalty),
-            curve("MI loss (BCE)", |r| r.mi_loss),
-        ],
-        400,
-    )?;
-
-    let p = exp.profile(profile)?;
-    let doc = json!({
-        "target": exp.target,
-        "profile": profile,
-        "title": exp.title,
-        "grid": grid,
-        "eval_samples": n_samples,
-        "eval_seed": eval_seed,
-        "provenance": meg_nn::Provenance::collect(opts.device),
-        "wall_seconds": t0.elapsed().as_secs_f64(),
-        "runs": results,
-    });
-    meg_nn::io::write_atomic(
-        &out.join("results.json"),
-        serde_json::to_string_pretty(&doc)?.as_bytes(),
-    )?;
-    let mut md = format!(
-        "# {}\n\nProfile `{profile}`: {}\n\n{}\n\n",
-        exp.title,
-        p.description.trim(),
-        exp.description.trim()
-    );
-    md += &format!(
+    let run_refs: Vec<_> = runs.iter().collect();
+    let mut body = format!(
         "Numbers from {n_samples} generator samples and a {grid}x{grid} grid over [-2, 2]². A mode is covered when it \
          holds at least 20% of its fair share of the high-quality samples (within 3σ of a centre). KL is \
          KL(p_data || softmax(-E)) on the grid, in nats (p_data: exact cell masses of the mixture; for the swiss roll \
-         a histogram of {kl_samples} samples). The paper shows only pictures for this figure.\n\n"
+         a histogram of {kl_samples} samples).\n\n"
     );
-    md += &markdown::table(
-        &[
-            "data",
-            "modes covered",
-            "high-quality share",
-            "KL(p_data ‖ p_E)",
-        ],
-        &table,
-    );
-    md += "\n";
-    md += &images;
-    md += &markdown::image("loss curves", "loss.png");
-    md += "Each figure: training data, generator samples, energy E (dark = low), density softmax(-E).\n";
-    meg_nn::io::write_atomic(&out.join("report.md"), md.as_bytes())?;
-    eprintln!("fig2 ({profile}): wrote {}", out.display());
-    Ok(out)
+    body += &images;
+    body += &t.loss_plot(&run_refs)?;
+    body += "Each figure: training data, generator samples, energy E (dark = low), density softmax(-E).\n";
+    let summary = json!({"grid": grid, "eval_samples": n_samples, "eval_seed": eval_seed});
+    t.finish(results.into(), summary, &rows, &body)
 }
 
 /// E on the cell centres of a `g x g` grid over [-2, 2]², as `[g, g]` float64 on the CPU.

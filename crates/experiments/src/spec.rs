@@ -24,11 +24,35 @@ pub struct Experiment {
     pub defaults: Mapping,
     pub runs: Vec<RunSpec>,
     pub profiles: BTreeMap<String, Profile>,
-    /// What the paper reports for this target (free-form per target).
+    /// What the paper reports for this target.
     #[serde(default)]
-    pub paper: Value,
+    pub paper: Paper,
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// The paper's reported values, for the comparison table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paper {
+    /// Where the numbers come from (table, version of the paper).
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub values: Vec<PaperValue>,
+}
+
+/// One reported number: `setting` names the row (e.g. `MEG, 3 stacks`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperValue {
+    pub setting: String,
+    pub metric: String,
+    pub value: f64,
+    #[serde(default)]
+    pub std: Option<f64>,
 }
 
 /// One run of an experiment.
@@ -39,6 +63,10 @@ pub struct RunSpec {
     /// Run-config fields of this run (over `defaults`).
     #[serde(default)]
     pub config: Mapping,
+    /// Number of seeds (runs `<id>-s0`, `<id>-s1`, ... with seed `seed + k`);
+    /// `--seeds N` overrides it.
+    #[serde(default)]
+    pub seeds: Option<u64>,
 }
 
 /// A size profile.

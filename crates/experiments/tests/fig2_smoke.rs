@@ -11,8 +11,9 @@ fn fig2_smoke_writes_the_report_and_reuses_finished_runs() {
         profile: "smoke".into(),
         device: tch::Device::Cpu,
         reports_dir: tmp.path().to_path_buf(),
+        seeds: None,
     };
-    let out = reproduce("fig2", &opts).unwrap();
+    let out = reproduce("fig2", &opts).unwrap().remove(0);
     assert_eq!(out, tmp.path().join("fig2").join("smoke"));
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();

@@ -8,14 +8,14 @@
 //! - `average_precision_score`.
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Percentile of the scores at and above which an example is flagged.
 pub const FLAG_PERCENTILE: f64 = 80.0;
 
 /// The metrics of one scored test set.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyMetrics {
     pub precision: f64,
     pub recall: f64,

@@ -6,7 +6,7 @@
 
 use crate::classifier::MnistClassifier;
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
 
@@ -16,7 +16,7 @@ pub fn protocol_samples(k: u32) -> usize {
 }
 
 /// The result of mode counting.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModeCount {
     /// Distinct digit tuples seen.
     pub modes: usize,

@@ -18,7 +18,8 @@ pub enum Objective {
     WganGp,
 }
 
-/// Model family and its sizes.
+/// Model family and its sizes (architectures from the authors' code; see
+/// `../shared/MEG-method.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", deny_unknown_fields)]
 pub enum ModelConfig {
@@ -32,15 +33,247 @@ pub enum ModelConfig {
         #[serde(default = "three")]
         hidden: usize,
     },
+    /// KDD99 MLPs: G z -> 64 -> 128 -> x (ReLU); E x -> 256 -> 128 -> 128 -> 1;
+    /// T (x + z) -> 256 -> 128 -> 128 -> 1 (LeakyReLU 0.2).
+    #[serde(rename = "kdd")]
+    Kdd {
+        #[serde(default = "kdd_z")]
+        z_dim: i64,
+        #[serde(default = "kdd_x")]
+        x_dim: i64,
+    },
+    /// 28x28 DCGAN-style nets with `channels` channels (MNIST: 1,
+    /// StackedMNIST: the number of stacks).
+    #[serde(rename = "mnist")]
+    Mnist {
+        #[serde(default = "dim512")]
+        dim: i64,
+        #[serde(default = "z128")]
+        z_dim: i64,
+        channels: i64,
+    },
+    /// 32x32 RGB nets (CIFAR-10).
+    #[serde(rename = "cifar")]
+    Cifar {
+        #[serde(default = "dim512")]
+        dim: i64,
+        #[serde(default = "z128")]
+        z_dim: i64,
+    },
+    /// 64x64 RGB nets (CelebA): the CIFAR nets with one more up/down stage.
+    #[serde(rename = "celeba")]
+    Celeba {
+        #[serde(default = "dim512")]
+        dim: i64,
+        #[serde(default = "z128")]
+        z_dim: i64,
+    },
 }
 
-/// The training data.
+impl ModelConfig {
+    /// Dimension of the latent z.
+    pub fn z_dim(&self) -> i64 {
+        match *self {
+            ModelConfig::Toy { z_dim, .. }
+            | ModelConfig::Kdd { z_dim, .. }
+            | ModelConfig::Mnist { z_dim, .. }
+            | ModelConfig::Cifar { z_dim, .. }
+            | ModelConfig::Celeba { z_dim, .. } => z_dim,
+        }
+    }
+
+    /// Shape of one example x (without the batch axis).
+    pub fn x_shape(&self) -> Vec<i64> {
+        match *self {
+            ModelConfig::Toy { .. } => vec![2],
+            ModelConfig::Kdd { x_dim, .. } => vec![x_dim],
+            ModelConfig::Mnist { channels, .. } => vec![channels, 28, 28],
+            ModelConfig::Cifar { .. } => vec![3, 32, 32],
+            ModelConfig::Celeba { .. } => vec![3, 64, 64],
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let (name, sizes): (&str, Vec<(&str, i64)>) = match *self {
+            ModelConfig::Toy {
+                width,
+                z_dim,
+                hidden,
+            } => (
+                "toy",
+                vec![
+                    ("width", width),
+                    ("z_dim", z_dim),
+                    ("hidden", hidden as i64),
+                ],
+            ),
+            ModelConfig::Kdd { z_dim, x_dim } => ("kdd", vec![("z_dim", z_dim), ("x_dim", x_dim)]),
+            ModelConfig::Mnist {
+                dim,
+                z_dim,
+                channels,
+            } => (
+                "mnist",
+                vec![("dim", dim), ("z_dim", z_dim), ("channels", channels)],
+            ),
+            ModelConfig::Cifar { dim, z_dim } => ("cifar", vec![("dim", dim), ("z_dim", z_dim)]),
+            ModelConfig::Celeba { dim, z_dim } => ("celeba", vec![("dim", dim), ("z_dim", z_dim)]),
+        };
+        for (field, v) in sizes {
+            if v <= 0 {
+                bail!("field `model.{field}` ({name} family) must be positive, got {v}");
+            }
+        }
+        if let ModelConfig::Mnist { dim, .. }
+        | ModelConfig::Cifar { dim, .. }
+        | ModelConfig::Celeba { dim, .. } = *self
+        {
+            if dim % 8 != 0 {
+                bail!("field `model.dim` ({name} family) must be a multiple of 8, got {dim}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which 28x28 grey-scale digits-like data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Digits {
+    #[serde(rename = "mnist")]
+    Mnist,
+    #[serde(rename = "fashion-mnist")]
+    FashionMnist,
+}
+
+/// KDD99 feature scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KddScaling {
+    /// Min-max with the training part's statistics (the paper's protocol).
+    #[serde(rename = "minmax")]
+    MinMax,
+    /// Unscaled, as the authors' released loader effectively trained.
+    #[serde(rename = "unscaled")]
+    Unscaled,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The training data. `synthetic: true` replaces the real files by small
+/// deterministic stand-ins written in the same formats (for smoke runs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", deny_unknown_fields)]
 pub enum DataConfig {
     /// One of the 2-D toy densities (swissroll, 25gaussians, 8gaussians).
     #[serde(rename = "toy")]
     Toy { name: Toy },
+    /// StackedMNIST: `count` (default `128·10^stacks`) fixed stacks of
+    /// `stacks` training digits, drawn with `split_seed`.
+    #[serde(rename = "stacked-mnist")]
+    StackedMnist {
+        stacks: u32,
+        #[serde(default = "mnist_digits")]
+        dataset: Digits,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<i64>,
+        #[serde(default)]
+        split_seed: u64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        synthetic: bool,
+    },
+    /// The training images of MNIST or Fashion-MNIST.
+    #[serde(rename = "mnist")]
+    Mnist {
+        #[serde(default = "mnist_digits")]
+        dataset: Digits,
+        #[serde(default, skip_serializing_if = "is_false")]
+        synthetic: bool,
+    },
+    /// Table 4: the training part of the held-out-`digit` split.
+    #[serde(rename = "mnist-holdout")]
+    MnistHoldout {
+        digit: i64,
+        #[serde(default = "mnist_digits")]
+        dataset: Digits,
+        #[serde(default)]
+        split_seed: u64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        synthetic: bool,
+    },
+    /// CIFAR-10 training images.
+    #[serde(rename = "cifar10")]
+    Cifar10 {
+        #[serde(default, skip_serializing_if = "is_false")]
+        synthetic: bool,
+    },
+    /// Table 3: the non-normal rows of KDD99's training half.
+    #[serde(rename = "kdd99")]
+    Kdd99 {
+        #[serde(default = "minmax")]
+        scaling: KddScaling,
+        #[serde(default = "kdd_split_seed")]
+        split_seed: u64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        synthetic: bool,
+    },
+    /// CelebA 64x64 training images.
+    #[serde(rename = "celeba")]
+    Celeba {
+        #[serde(default, skip_serializing_if = "is_false")]
+        synthetic: bool,
+    },
+}
+
+fn mnist_digits() -> Digits {
+    Digits::Mnist
+}
+fn minmax() -> KddScaling {
+    KddScaling::MinMax
+}
+fn kdd_split_seed() -> u64 {
+    42
+}
+
+impl DataConfig {
+    /// Shape of one example of this data (without the batch axis).
+    pub fn x_shape(&self) -> Vec<i64> {
+        match self {
+            DataConfig::Toy { .. } => vec![2],
+            DataConfig::StackedMnist { stacks, .. } => vec![*stacks as i64, 28, 28],
+            DataConfig::Mnist { .. } | DataConfig::MnistHoldout { .. } => vec![1, 28, 28],
+            DataConfig::Cifar10 { .. } => vec![3, 32, 32],
+            DataConfig::Kdd99 { .. } => vec![meg_datasets::kdd::N_FEATURES as i64],
+            DataConfig::Celeba { .. } => vec![3, 64, 64],
+        }
+    }
+
+    /// Checks the data's own fields and that `model` takes its examples.
+    fn validate(&self, model: &ModelConfig) -> Result<()> {
+        match self {
+            DataConfig::StackedMnist { stacks, count, .. } => {
+                if *stacks == 0 {
+                    bail!("field `data.stacks` must be positive, got 0");
+                }
+                if let Some(c) = count {
+                    if *c <= 0 {
+                        bail!("field `data.count` must be positive, got {c}");
+                    }
+                }
+            }
+            DataConfig::MnistHoldout { digit, .. } if !(0..=9).contains(digit) => {
+                bail!("field `data.digit` must be 0-9, got {digit}")
+            }
+            _ => {}
+        }
+        let (d, m) = (self.x_shape(), model.x_shape());
+        if d != m {
+            bail!(
+                "field `model`: this model takes examples of shape {m:?}, but the data gives {d:?}"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Everything that defines one training run.
@@ -89,6 +322,18 @@ fn two() -> i64 {
 }
 fn three() -> usize {
     3
+}
+fn kdd_z() -> i64 {
+    32
+}
+fn kdd_x() -> i64 {
+    121
+}
+fn dim512() -> i64 {
+    512
+}
+fn z128() -> i64 {
+    128
 }
 fn five() -> u32 {
     5
@@ -154,17 +399,8 @@ impl RunConfig {
                 bail!("field `betas[{i}]` must be in [0, 1), got {b}");
             }
         }
-        match &self.model {
-            ModelConfig::Toy {
-                width,
-                z_dim,
-                hidden,
-            } => {
-                if *width <= 0 || *z_dim <= 0 || *hidden == 0 {
-                    bail!("field `model`: width, z_dim and hidden must be positive, got {width}, {z_dim}, {hidden}");
-                }
-            }
-        }
+        self.model.validate()?;
+        self.data.validate(&self.model)?;
         Ok(())
     }
 

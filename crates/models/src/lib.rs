@@ -4,6 +4,7 @@
 //!   model family, initialized as PyTorch initializes them;
 //! - [`objectives`]: the MEG energy and generator steps and the WGAN-GP
 //!   baseline;
+//! - [`mcmc`]: Metropolis-adjusted Langevin in latent or visible space;
 //! - [`adam`]: Adam with PyTorch's update rule and checkpointable state;
 //! - [`train`]: the one training loop, driven by a [`config::RunConfig`];
 //! - [`checkpoint`]: atomic safetensors checkpoints of networks and optimizers.
@@ -12,6 +13,7 @@ pub mod adam;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod mcmc;
 pub mod nets;
 pub mod objectives;
 pub mod train;

@@ -97,9 +97,9 @@ fn segment_seed(seed: u64, iteration: u64, stream: u64) -> u64 {
     splitmix64(seed ^ splitmix64(iteration.wrapping_mul(3).wrapping_add(stream)))
 }
 
-fn reseed(cfg: &RunConfig, iteration: u64, device: Device) -> Result<Box<dyn DataSource>> {
+fn reseed(cfg: &RunConfig, iteration: u64, source: &mut dyn DataSource) {
     tch::manual_seed(segment_seed(cfg.seed, iteration, 0) as i64);
-    data::open(&cfg.data, segment_seed(cfg.seed, iteration, 1), device)
+    source.reseed(segment_seed(cfg.seed, iteration, 1));
 }
 
 /// Trains (or resumes) the run `cfg` into `opts.out_dir`.
@@ -156,7 +156,9 @@ pub fn train_with(
     let mut csv = rewrite_metrics(&metrics_path, &rows)?;
     let mut last = rows.pop().unwrap_or_default();
 
-    let mut source = reseed(cfg, start, opts.device)?;
+    let mut source = data::open(&cfg.data, segment_seed(cfg.seed, start, 1), opts.device)
+        .with_context(|| format!("loading the data of run `{}`", cfg.name))?;
+    reseed(cfg, start, source.as_mut());
     let total = cfg.total_iterations(source.size())?;
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -229,7 +231,7 @@ pub fn train_with(
                 );
             }
             checkpoint::save(&ckpt_path, &model, &opt_e, &opt_gt, it)?;
-            source = reseed(cfg, it, opts.device)?;
+            reseed(cfg, it, source.as_mut());
         }
         after_iteration(it, &model);
         bar.set_position(it);

@@ -1,5 +1,12 @@
-//! What runs write for people to read: PNG figures (plotters, with a bundled
-//! DejaVu Sans font so plots render the same on every machine) and markdown.
+//! What runs write: PNG figures (plotters, with a bundled DejaVu Sans font so
+//! plots render the same on every machine), markdown, comparison tables
+//! (polars), sample grids, canonical results with their hashes and lock file, and the
+//! index of the reports tree.
 
+pub mod canonical;
+pub mod grid;
+pub mod hashes;
+pub mod index;
 pub mod markdown;
 pub mod plot;
+pub mod table;

@@ -1,28 +1,11 @@
 //! Small files in the true formats, and manifests for them.
 
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use meg_datasets::hash::Hasher;
-use meg_datasets::Manifest;
-use std::io::Write;
+use meg_datasets::synthetic::{write_file, write_mnist_split};
+use meg_datasets::{Manifest, Split};
 use std::path::Path;
 
-/// IDX bytes of unsigned bytes with the given dimensions.
-pub fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
-
-/// gzip of `bytes` at `level`.
-pub fn gzip(bytes: &[u8], level: u32) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::new(level));
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
+pub use meg_datasets::synthetic::{gzip, idx_bytes};
 
 /// sha256 and md5 (hex) of bytes.
 pub fn digests(bytes: &[u8]) -> (String, String) {
@@ -71,28 +54,18 @@ pub fn bytes(n: usize, seed: u8) -> Vec<u8> {
 
 /// Writes `bytes` to `dir/name`.
 pub fn write(dir: &Path, name: &str, bytes: &[u8]) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(name), bytes).unwrap();
+    write_file(dir, name, bytes).unwrap();
 }
 
 /// A fake MNIST folder: `n_train` + `n_test` 28x28 images, image i of a
 /// split filled with `label * 25 + 3` where label = i % 10, gzipped IDX.
 pub fn write_mnist_dir(dir: &Path, n_train: usize, n_test: usize) {
-    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+    for (split, n) in [(Split::Train, n_train), (Split::Test, n_test)] {
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
         let pixels: Vec<u8> = labels
             .iter()
             .flat_map(|&l| std::iter::repeat_n(l * 25 + 3, 28 * 28))
             .collect();
-        write(
-            dir,
-            &format!("{prefix}-images-idx3-ubyte.gz"),
-            &gzip(&idx_bytes(&[n as u32, 28, 28], &pixels), 6),
-        );
-        write(
-            dir,
-            &format!("{prefix}-labels-idx1-ubyte.gz"),
-            &gzip(&idx_bytes(&[n as u32], &labels), 6),
-        );
+        write_mnist_split(dir, split, 28, 28, &pixels, &labels).unwrap();
     }
 }

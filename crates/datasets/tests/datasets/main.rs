@@ -7,3 +7,4 @@ mod download;
 mod loaders;
 mod real_data;
 mod store;
+mod synthetic;

@@ -1,0 +1,163 @@
+//! `meg reproduce` as a user runs it: killed with SIGKILL at several points
+//! and started again, it continues from the interrupted run's last checkpoint,
+//! skips finished runs, leaves nothing half-written, and ends with the same
+//! results (canonical hash) as a run that was never interrupted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn meg() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_meg"));
+    c.env("MEG_THREADS", "1");
+    c
+}
+
+fn reproduce(target: &str, reports: &Path) -> Command {
+    let mut c = meg();
+    c.args(["reproduce", target, "--profile", "smoke", "--device", "cpu"])
+        .arg("--reports-dir")
+        .arg(reports);
+    c
+}
+
+fn results_hash(reports: &Path, target: &str) -> String {
+    let text =
+        std::fs::read_to_string(reports.join(target).join("smoke").join("results.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    meg_reports::canonical::hash(&v)
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn killed_reproduce_continues_and_matches_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (clean, killed) = (tmp.path().join("clean"), tmp.path().join("killed"));
+    let st = reproduce("table3", &clean).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+
+    // Kill once the given file appears (or after a deadline), three times.
+    let runs = killed.join("table3").join("smoke").join("runs");
+    for wait_for in [
+        runs.join("meg-s0").join("checkpoint.safetensors"),
+        runs.join("meg-s2").join("checkpoint.safetensors"),
+        runs.join("meg-s3").join("epoch-3.json"),
+    ] {
+        let mut child = reproduce("table3", &killed)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while !wait_for.exists() && t0.elapsed() < Duration::from_secs(60) {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let st = reproduce("table3", &killed).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(
+        results_hash(&clean, "table3"),
+        results_hash(&killed, "table3"),
+        "interrupted and uninterrupted runs disagree"
+    );
+    let tmp_files: Vec<_> = files_under(&killed)
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.contains(".tmp") || n.ends_with(".part")
+        })
+        .collect();
+    assert!(
+        tmp_files.is_empty(),
+        "half-written files left: {tmp_files:?}"
+    );
+
+    // A finished target is not retrained: checkpoints are left untouched.
+    let ck = runs.join("meg-s4").join("checkpoint.safetensors");
+    let before = std::fs::metadata(&ck).unwrap().modified().unwrap();
+    let st = reproduce("table3", &killed).output().unwrap();
+    assert!(st.status.success());
+    assert_eq!(std::fs::metadata(&ck).unwrap().modified().unwrap(), before);
+    assert_eq!(
+        results_hash(&clean, "table3"),
+        results_hash(&killed, "table3")
+    );
+}
+
+#[test]
+fn missing_data_stops_before_training_with_the_command_to_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = meg()
+        .env("MEG_DATA_DIR", tmp.path().join("empty-cache"))
+        .args([
+            "reproduce",
+            "table3",
+            "--profile",
+            "quick",
+            "--device",
+            "cpu",
+        ])
+        .arg("--reports-dir")
+        .arg(tmp.path().join("reports"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("meg data fetch kdd99"), "{err}");
+    assert!(
+        !tmp.path().join("reports/table3/quick/runs").exists(),
+        "training started although the data is missing"
+    );
+}
+
+#[test]
+fn unknown_target_and_profile_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = reproduce("table9", tmp.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("table9") && err.contains("table1"),
+        "{err}"
+    );
+    let o = meg()
+        .args([
+            "reproduce",
+            "table1",
+            "--profile",
+            "huge",
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("huge") && err.contains("smoke"),
+        "{err}"
+    );
+}

@@ -1,0 +1,148 @@
+//! What Tables 3 and 4 share: scoring a test set with a trained energy, and
+//! evaluating a run at the end of each of its last epochs (the paper averages
+//! over the last 10 epochs of a run).
+
+use crate::target::{cached_in, Run, Target};
+use anyhow::{bail, Context, Result};
+use meg_metrics::anomaly::{anomaly_metrics, precision_recall_curve, AnomalyMetrics};
+use meg_models::Model;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tch::{Device, Kind, Tensor};
+
+/// Test examples on the CPU with their anomaly labels.
+pub struct TestSet {
+    /// float `[N, ...]`, on the CPU.
+    pub x: Tensor,
+    pub labels: Vec<bool>,
+}
+
+impl TestSet {
+    /// From a float tensor and int64 labels (1 = anomaly).
+    pub fn new(x: Tensor, y: &Tensor) -> Result<Self> {
+        let labels: Vec<i64> = Vec::try_from(y.to_device(Device::Cpu).to_kind(Kind::Int64))?;
+        Ok(TestSet {
+            x: x.to_device(Device::Cpu),
+            labels: labels.into_iter().map(|v| v == 1).collect(),
+        })
+    }
+}
+
+/// The two anomaly scores of every test example: the paper's score norm
+/// `||∇_x E(x)||²` and the raw energy `E(x)` (higher = more anomalous).
+pub fn scores(model: &Model, x: &Tensor, batch: i64) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut grad, mut energy) = (Vec::new(), Vec::new());
+    for chunk in x.split(batch, 0) {
+        let xi = chunk.to_device(model.device).set_requires_grad(true);
+        let e = model.energy(&xi, false);
+        let g = Tensor::run_backward(&[e.sum(Kind::Float)], &[&xi], false, false).remove(0);
+        let sq = g
+            .square()
+            .flatten(1, -1)
+            .sum_dim_intlist(1, false, Kind::Double);
+        grad.extend(Vec::<f64>::try_from(sq.to_device(Device::Cpu))?);
+        energy.extend(Vec::<f64>::try_from(
+            e.detach().to_kind(Kind::Double).to_device(Device::Cpu),
+        )?);
+    }
+    Ok((grad, energy))
+}
+
+/// Metrics of one evaluation, for both scores.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct EpochEval {
+    pub epoch: u64,
+    pub iteration: u64,
+    /// With the score norm `||∇_x E||²`.
+    pub score_norm: AnomalyMetrics,
+    /// With the raw energy.
+    pub energy: AnomalyMetrics,
+}
+
+fn evaluate(model: &Model, test: &TestSet, epoch: u64, iteration: u64) -> Result<EpochEval> {
+    let (g, e) = scores(model, &test.x, 1024)?;
+    Ok(EpochEval {
+        epoch,
+        iteration,
+        score_norm: anomaly_metrics(&test.labels, &g)
+            .with_context(|| format!("score norm at epoch {epoch}"))?,
+        energy: anomaly_metrics(&test.labels, &e)
+            .with_context(|| format!("energy at epoch {epoch}"))?,
+    })
+}
+
+/// The iteration at which epoch `e` (1-based) of `run` ends.
+fn epoch_end(run: &Run, e: u64, data_len: usize) -> u64 {
+    let steps = (data_len as u64).div_ceil(run.cfg.batch_size as u64);
+    (e * steps).div_ceil(run.cfg.k_e as u64)
+}
+
+/// Trains `run` (an `epochs` run) and evaluates it on `test` at the end of
+/// each of its last `last` epochs; each evaluation is stored in
+/// `runs/<id>/epoch-<e>.json` as it is made, so an interrupted run keeps
+/// them. Returns the evaluations, oldest first, and the trained model.
+pub fn train_and_evaluate(
+    target: &Target,
+    run: &Run,
+    test: &TestSet,
+    data_len: usize,
+    last: u64,
+) -> Result<(Vec<EpochEval>, Model)> {
+    let Some(epochs) = run.cfg.epochs else {
+        bail!(
+            "run `{}`: anomaly runs are measured per epoch: give `epochs`, not `iterations`",
+            run.cfg.name
+        );
+    };
+    let first = epochs.saturating_sub(last) + 1;
+    let ends: Vec<(u64, u64)> = (first..=epochs)
+        .map(|e| (e, epoch_end(run, e, data_len)))
+        .collect();
+    let key = json!({"test_examples": test.labels.len(), "scores": ["score_norm", "energy"]});
+    let mut error = None;
+    let trained = target.train(run, &mut |it, model| {
+        if error.is_some() {
+            return;
+        }
+        if let Some(&(e, _)) = ends.iter().find(|(_, end)| *end == it) {
+            let r = cached_in(&run.dir, &format!("epoch-{e}"), &key, || {
+                evaluate(model, test, e, it)
+            });
+            if let Err(err) = r {
+                error = Some(err);
+            }
+        }
+    })?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let mut evals = Vec::new();
+    for &(e, end) in &ends {
+        let ev: EpochEval = cached_in(&run.dir, &format!("epoch-{e}"), &key, || {
+            if end == trained.iterations {
+                evaluate(&trained.model, test, e, end)
+            } else {
+                bail!(
+                    "run `{}`: the evaluation of epoch {e} is missing from {} (the run finished without it): delete that folder to retrain",
+                    run.cfg.name,
+                    run.dir.display()
+                )
+            }
+        })?;
+        evals.push(ev);
+    }
+    Ok((evals, trained.model))
+}
+
+/// Mean of a metric over evaluations.
+pub fn mean_of(evals: &[EpochEval], f: impl Fn(&EpochEval) -> f64) -> f64 {
+    evals.iter().map(f).sum::<f64>() / evals.len().max(1) as f64
+}
+
+/// Precision-recall curve points (recall, precision) of `model` on `test`
+/// with the score norm.
+pub fn pr_curve(model: &Model, test: &TestSet) -> Result<Vec<(f64, f64)>> {
+    let (g, _) = scores(model, &test.x, 1024)?;
+    let (p, r, _) = precision_recall_curve(&test.labels, &g);
+    Ok(r.into_iter().zip(p).collect())
+}

@@ -1,0 +1,221 @@
+//! Table 2: CIFAR-10 sample quality. WGAN-GP and MEG are trained with the
+//! same generator; Inception Score (10 splits) and FID against the training
+//! set's statistics are measured on generator samples, and for MEG also on
+//! samples refined by latent-space MALA.
+
+use crate::samples::{generate, generate_mala, grid, to_unit};
+use crate::spec::Experiment;
+use crate::target::Target;
+use crate::Options;
+use anyhow::{bail, Result};
+use meg_datasets::Split;
+use meg_metrics::fid::{fid, Stats};
+use meg_metrics::inception::InceptionFid;
+use meg_metrics::inception_score::inception_score;
+use meg_models::config::{DataConfig, Objective};
+use meg_models::mcmc::MalaConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map};
+use std::path::PathBuf;
+use tch::Tensor;
+
+/// IS and FID of one sample set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Quality {
+    is_mean: f64,
+    is_std: f64,
+    fid: f64,
+    samples: i64,
+}
+
+fn quality(
+    net: &InceptionFid,
+    x: &Tensor,
+    train: &Stats,
+    splits: usize,
+    batch: usize,
+) -> Result<Quality> {
+    let (feats, logits) = net.features_and_logits(&to_unit(x), batch)?;
+    let (is_mean, is_std) = inception_score(&logits, splits)?;
+    Ok(Quality {
+        is_mean,
+        is_std,
+        fid: fid(&Stats::from_features(&feats)?, train)?,
+        samples: x.size()[0],
+    })
+}
+
+/// The evaluation settings a profile may give.
+const EVAL_KEYS: &[&str] = &[
+    "inception",
+    "samples",
+    "is_splits",
+    "batch",
+    "inception_batch",
+    "train_stats_images",
+    "seed",
+    "mala",
+];
+
+/// Trains both runs, measures IS / FID and writes the report.
+pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
+    let t = Target::new(exp, opts, EVAL_KEYS)?;
+    let weights: String = t.eval("inception", "pytorch-fid".to_string())?;
+    let synthetic_net = match weights.as_str() {
+        "pytorch-fid" => false,
+        "synthetic" => true,
+        other => bail!(
+            "{}: profiles.{}.eval.inception: expected pytorch-fid or synthetic, got `{other}`",
+            exp.path.display(),
+            t.profile()
+        ),
+    };
+    if !synthetic_net {
+        meg_models::data::require_dataset("inception-fid")?;
+    }
+    let runs = t.runs()?;
+    let n: i64 = t.eval("samples", 50_000)?;
+    let splits: usize = t.eval("is_splits", 10)?;
+    let batch: i64 = t.eval("batch", 250)?;
+    let inception_batch: usize = t.eval("inception_batch", 50)?;
+    let train_images: Option<i64> = t.eval("train_stats_images", None)?;
+    let eval_seed: i64 = t.eval("seed", 1234)?;
+    let mala: MalaConfig = t.eval(
+        "mala",
+        MalaConfig {
+            steps: 5,
+            alpha: 0.01,
+            beta: 0.2,
+            prior: None,
+            variant: Default::default(),
+            clamp: None,
+        },
+    )?;
+    mala.validate()?;
+
+    let net = if synthetic_net {
+        InceptionFid::synthetic(opts.device)
+    } else {
+        InceptionFid::load_or_default(None, opts.device)?
+    };
+    let mut per_run = Map::new();
+    let mut rows = Vec::new();
+    let mut body = String::new();
+    let mut train_stats: Option<(Stats, Quality)> = None;
+    for run in &runs {
+        let DataConfig::Cifar10 { synthetic } = run.cfg.data else {
+            bail!(
+                "{}: run `{}` must use cifar10 data",
+                exp.path.display(),
+                run.id
+            );
+        };
+        let trained = t.train(run, &mut |_, _| {})?;
+        if train_stats.is_none() {
+            let real = meg_models::data::cifar10(Split::Train, synthetic)?;
+            let m = train_images.unwrap_or(real.len()).min(real.len());
+            let x = meg_datasets::images::to_pm1(&real.images.narrow(0, 0, m));
+            let (feats, logits) = net.features_and_logits(&to_unit(&x), inception_batch)?;
+            let stats = if !synthetic && !synthetic_net && m == real.len() {
+                net.cifar10_train_stats(inception_batch)?
+            } else {
+                Stats::from_features(&feats)?
+            };
+            let (is_mean, is_std) = inception_score(&logits, splits)?;
+            let q = Quality {
+                is_mean,
+                is_std,
+                fid: 0.0,
+                samples: m,
+            };
+            rows.push(t.row("real data", "IS", is_mean, Some(is_std)));
+            train_stats = Some((stats, q));
+        }
+        let (stats, _) = train_stats.as_ref().expect("set above");
+        let model = &trained.model;
+        let key = json!({"samples": n, "seed": eval_seed, "weights": net.weights_id(), "splits": splits, "train_images": train_images, "mala": mala});
+        let is_meg = run.cfg.objective == Objective::Meg;
+        let (gen_q, mala_q, accept): (Quality, Option<Quality>, Vec<f64>) =
+            t.cached(run, "quality", &key, || {
+                tch::manual_seed(eval_seed);
+                let x = generate(model, n, batch);
+                let g = quality(&net, &x, stats, splits, inception_batch)?;
+                if !is_meg {
+                    return Ok((g, None, vec![]));
+                }
+                tch::manual_seed(eval_seed);
+                let (xm, acc) = generate_mala(model, &mala, n, batch)?;
+                Ok((
+                    g,
+                    Some(quality(&net, &xm, stats, splits, inception_batch)?),
+                    acc,
+                ))
+            })?;
+        let method = if is_meg { "MEG (generator)" } else { "WGAN-GP" };
+        rows.push(t.row(method, "IS", gen_q.is_mean, Some(gen_q.is_std)));
+        rows.push(t.row(method, "FID", gen_q.fid, None));
+        if let Some(q) = &mala_q {
+            rows.push(t.row("MEG (latent MALA)", "IS", q.is_mean, Some(q.is_std)));
+            rows.push(t.row("MEG (latent MALA)", "FID", q.fid, None));
+        }
+        tch::manual_seed(eval_seed);
+        body += &format!("### {}\n\n", run.id);
+        body += &grid(
+            &t.out,
+            &format!("samples_{}.png", run.id),
+            &format!("{} generator samples", run.id),
+            &generate(model, 100, 100),
+            100,
+        )?;
+        if is_meg {
+            tch::manual_seed(eval_seed);
+            let (xm, _) = generate_mala(model, &mala, 100, 100)?;
+            body += &grid(
+                &t.out,
+                &format!("samples_{}_mala.png", run.id),
+                &format!("{} latent MALA samples", run.id),
+                &xm,
+                100,
+            )?;
+            body += &format!(
+                "Latent MALA ({} steps, α {}, β {}, prior {}): acceptance per step {:?}.\n\n",
+                mala.steps,
+                mala.alpha,
+                mala.beta,
+                mala.prior_on(),
+                accept
+                    .iter()
+                    .map(|a| (a * 1000.0).round() / 1000.0)
+                    .collect::<Vec<_>>()
+            );
+        }
+        per_run.insert(
+            run.id.clone(),
+            json!({
+                "config": run.cfg,
+                "seed": run.cfg.seed,
+                "iterations": trained.iterations,
+                "train_seconds": trained.seconds,
+                "generator": gen_q,
+                "latent_mala": mala_q,
+                "mala_acceptance": accept,
+                "final": trained.last,
+            }),
+        );
+    }
+    let real = train_stats.map(|(_, q)| q);
+    let run_refs: Vec<_> = runs.iter().collect();
+    let mut text = format!(
+        "IS over {splits} splits and FID against the training-set statistics, from {n} samples each; Inception weights: {}.\n\n",
+        if synthetic_net {
+            "SYNTHETIC (deterministic, untrained: a pipeline check, not comparable to the paper)"
+        } else {
+            "pytorch-fid's pt_inception-2015-12-05"
+        }
+    );
+    text += &t.loss_plot(&run_refs)?;
+    text += "\n## Samples\n\n";
+    text += &body;
+    let summary = json!({"real_data": real, "mala": mala, "inception": weights});
+    t.finish(per_run.into(), summary, &rows, &text)
+}

@@ -1,0 +1,304 @@
+//! What every target's runner shares: expanding a spec's runs for a profile,
+//! checking their data before any training, training (resuming) each run in
+//! `runs/<id>/`, caching finished evaluations, and writing `results.json`,
+//! `table.csv` / `table.md`, `report.md` and the reports index.
+//!
+//! Interruption: training resumes from the last checkpoint of a run, and an
+//! evaluation is stored atomically in `runs/<id>/<name>.json` next to the
+//! config it was computed for, so re-running a target skips finished work.
+
+use crate::spec::{Experiment, PaperValue};
+use crate::Options;
+use anyhow::{Context, Result};
+use meg_models::train::{read_run_metrics, train_with, TrainOptions, Trained};
+use meg_models::{Model, RunConfig};
+use meg_reports::plot::{self, LinePlot, Series};
+use meg_reports::table::Row as TableRow;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// One run of a target under a profile.
+pub struct Run {
+    /// Run id (`<spec id>` or `<spec id>-s<k>` for multi-seed runs).
+    pub id: String,
+    /// The spec's id (shared by the seeds of one run).
+    pub spec_id: String,
+    pub cfg: RunConfig,
+    pub dir: PathBuf,
+}
+
+/// A target being reproduced under one profile.
+pub struct Target<'a> {
+    pub exp: &'a Experiment,
+    pub opts: &'a Options,
+    /// `reports/<target>/<profile>/`.
+    pub out: PathBuf,
+    t0: Instant,
+}
+
+impl<'a> Target<'a> {
+    /// Prepares `reports/<target>/<profile>/`. `eval_keys` are the evaluation
+    /// settings the target's runner reads: any other key in any profile's
+    /// `eval` is an error (a typo would otherwise be silently ignored).
+    pub fn new(exp: &'a Experiment, opts: &'a Options, eval_keys: &[&str]) -> Result<Self> {
+        exp.profile(&opts.profile)?;
+        for (name, p) in &exp.profiles {
+            for k in p.eval.keys() {
+                let k = k.as_str().unwrap_or("?");
+                if !eval_keys.contains(&k) {
+                    anyhow::bail!(
+                        "{}: profiles.{name}.eval.{k}: unknown setting (expected one of: {})",
+                        exp.path.display(),
+                        eval_keys.join(", ")
+                    );
+                }
+            }
+        }
+        let out = opts.reports_dir.join(&exp.target).join(&opts.profile);
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        Ok(Target {
+            exp,
+            opts,
+            out,
+            t0: Instant::now(),
+        })
+    }
+
+    /// The profile's name.
+    pub fn profile(&self) -> &str {
+        &self.opts.profile
+    }
+
+    /// An evaluation setting of the profile.
+    pub fn eval<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T> {
+        self.exp.eval(self.profile(), key, default)
+    }
+
+    /// Every run of the spec under the profile (seeds expanded), with its data
+    /// checked: a missing data set stops here, before any training, with the
+    /// command that fetches or imports it.
+    pub fn runs(&self) -> Result<Vec<Run>> {
+        let mut runs = Vec::new();
+        for spec in &self.exp.runs {
+            let base = self.exp.run_config(spec, self.profile())?;
+            let seeds = self.opts.seeds.or(spec.seeds);
+            let ks: Vec<Option<u64>> = match seeds {
+                None => vec![None],
+                Some(n) => (0..n.max(1)).map(Some).collect(),
+            };
+            for k in ks {
+                let mut cfg = base.clone();
+                let id = match k {
+                    None => spec.id.clone(),
+                    Some(k) => {
+                        cfg.seed = base.seed + k;
+                        cfg.name = format!("{}-s{k}", base.name);
+                        format!("{}-s{k}", spec.id)
+                    }
+                };
+                runs.push(Run {
+                    dir: self.out.join("runs").join(&id),
+                    id,
+                    spec_id: spec.id.clone(),
+                    cfg,
+                });
+            }
+        }
+        let needed: BTreeSet<&str> = runs
+            .iter()
+            .filter_map(|r| r.cfg.data.dataset_name())
+            .collect();
+        for name in needed {
+            meg_models::data::require_dataset(name).with_context(|| {
+                format!(
+                    "{} (profile `{}`) needs data set `{name}`",
+                    self.exp.target,
+                    self.profile()
+                )
+            })?;
+        }
+        Ok(runs)
+    }
+
+    /// Trains (or resumes, or finds finished) `run`, calling `hook` after
+    /// every iteration trained now.
+    pub fn train(&self, run: &Run, hook: &mut dyn FnMut(u64, &Model)) -> Result<Trained> {
+        let mut topts = TrainOptions::new(&run.dir, self.opts.device);
+        topts.resume = true;
+        train_with(&run.cfg, &topts, hook)
+            .with_context(|| format!("training run `{}`", run.cfg.name))
+    }
+
+    /// The evaluation `name` of `run`: read from `runs/<id>/<name>.json` when
+    /// it was computed for this run's config and `key` (the evaluation
+    /// settings), else computed by `f` and stored atomically.
+    pub fn cached<T: Serialize + DeserializeOwned>(
+        &self,
+        run: &Run,
+        name: &str,
+        key: &Value,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        cached_in(&run.dir, name, &json!({"config": run.cfg, "eval": key}), f)
+    }
+
+    /// Loss curves of the runs' `metrics.csv` into `loss.png`.
+    pub fn loss_plot(&self, runs: &[&Run]) -> Result<String> {
+        let mut series = Vec::new();
+        for r in runs {
+            series.push((r.id.clone(), read_run_metrics(&r.dir)?));
+        }
+        let curve = |title: &str, f: fn(&meg_models::train::Row) -> f64| LinePlot {
+            title: title.to_string(),
+            x_label: "iteration".into(),
+            series: series
+                .iter()
+                .map(|(n, rows)| Series {
+                    name: n.clone(),
+                    points: rows.iter().map(|r| (r.iteration as f64, f(r))).collect(),
+                })
+                .collect(),
+        };
+        plot::lines_png(
+            &self.out.join("loss.png"),
+            &[
+                curve("E(real)", |r| r.e_real),
+                curve("E(fake)", |r| r.e_fake),
+                curve("penalty", |r| r.penalty),
+                curve("MI loss (BCE)", |r| r.mi_loss),
+            ],
+            400,
+        )?;
+        Ok(meg_reports::markdown::image("loss curves", "loss.png"))
+    }
+
+    /// The paper's value for (`setting`, `metric`), if the spec lists one.
+    pub fn paper(&self, setting: &str, metric: &str) -> Option<&PaperValue> {
+        self.exp
+            .paper
+            .values
+            .iter()
+            .find(|v| v.setting == setting && v.metric == metric)
+    }
+
+    /// A table row of ours beside the paper's value for the same setting.
+    pub fn row(&self, setting: &str, metric: &str, ours: f64, ours_std: Option<f64>) -> TableRow {
+        let p = self.paper(setting, metric);
+        let mut row = TableRow::new(setting, metric, ours);
+        if let Some(s) = ours_std {
+            row = row.std(s);
+        }
+        match p {
+            Some(p) => row.paper(p.value, p.std),
+            None => row,
+        }
+    }
+
+    /// Writes `results.json` (runs and summary with config, seeds, provenance
+    /// and wall time), `table.csv` / `table.md`, `report.md` (the table, then
+    /// `body`), and refreshes `reports/index.md`. Returns the output folder.
+    pub fn finish(
+        &self,
+        runs: Value,
+        summary: Value,
+        table: &[TableRow],
+        body: &str,
+    ) -> Result<PathBuf> {
+        let p = self.exp.profile(self.profile())?;
+        let doc = json!({
+            "target": self.exp.target,
+            "profile": self.profile(),
+            "title": self.exp.title,
+            "eval": serde_json::to_value(&p.eval)?,
+            "provenance": meg_nn::Provenance::collect(self.opts.device),
+            "wall_seconds": self.t0.elapsed().as_secs_f64(),
+            "finished": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            "runs": runs,
+            "summary": summary,
+        });
+        meg_nn::io::write_atomic(
+            &self.out.join("results.json"),
+            serde_json::to_string_pretty(&doc)?.as_bytes(),
+        )?;
+        let mut md = format!(
+            "# {}\n\nProfile `{}`: {}\n\n{}\n\n",
+            self.exp.title,
+            self.profile(),
+            p.description.trim(),
+            self.exp.description.trim()
+        );
+        if !table.is_empty() {
+            let df = meg_reports::table::write_table(&self.out, table)?;
+            let table_md = meg_reports::table::markdown(&df)?;
+            let source = &self.exp.paper.source;
+            md += &format!(
+                "## Ours beside the paper\n\n{}{table_md}\n",
+                if source.is_empty() {
+                    String::new()
+                } else {
+                    format!("Paper values: {source}.\n\n")
+                }
+            );
+        }
+        if !self.exp.paper.note.is_empty() {
+            md += &format!("{}\n\n", self.exp.paper.note.trim());
+        }
+        md += body;
+        md += &format!(
+            "\n\nWall time {:.1} s on {}. Every number and setting is in `results.json`.\n",
+            self.t0.elapsed().as_secs_f64(),
+            meg_nn::Provenance::collect(self.opts.device).device
+        );
+        meg_nn::io::write_atomic(&self.out.join("report.md"), md.as_bytes())?;
+        meg_reports::index::write_index(&self.opts.reports_dir)?;
+        eprintln!(
+            "{} ({}): wrote {}",
+            self.exp.target,
+            self.profile(),
+            self.out.display()
+        );
+        Ok(self.out.clone())
+    }
+}
+
+/// [`Target::cached`] in a folder, keyed by `key`.
+pub fn cached_in<T: Serialize + DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    key: &Value,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let path = dir.join(format!("{name}.json"));
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(stored) = serde_json::from_str::<Value>(&text) {
+            if stored.get("key") == Some(key) {
+                if let Some(v) = stored.get("value") {
+                    if let Ok(v) = serde_json::from_value(v.clone()) {
+                        return Ok(v);
+                    }
+                }
+            }
+        }
+    }
+    let value = f()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let doc = json!({"key": key, "value": serde_json::to_value(&value)?});
+    meg_nn::io::write_atomic(&path, serde_json::to_string(&doc)?.as_bytes())?;
+    Ok(value)
+}
+
+/// Mean and sample standard deviation (N-1; 0 for one value).
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
