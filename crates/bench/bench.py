@@ -407,9 +407,8 @@ def main():
             print(f"bench-flops workload={name} gflop={gflop(name, a.smoke, device):.6f}", flush=True)
             continue
         samples, params = run(name, a.smoke, device, warmup, iters)
-        samples_sorted = sorted(samples)
-        k = len(samples_sorted) // 2
-        med = samples_sorted[k] if len(samples) % 2 else (samples_sorted[k - 1] + samples_sorted[k]) / 2
+        s = sorted(samples)
+        med = (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2
         line = (f"bench-result workload={name} unit={UNITS.get(name, 'ms')} value={med:.6f} "
                 f"samples={','.join(f'{s:.6f}' for s in samples)} threads={torch.get_num_threads()} "
                 f"device={device} libtorch={torch.__version__}")

@@ -214,12 +214,8 @@ fn child_lines(cmd: &mut Command, prefix: &str) -> Result<Vec<Line>> {
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    if s.len() % 2 == 0 {
-        (s[m - 1] + s[m]) / 2.0
-    } else {
-        s[m]
-    }
+    let n = s.len();
+    (s[(n - 1) / 2] + s[n / 2]) / 2.0
 }
 
 /// Both sides' results for one workload.

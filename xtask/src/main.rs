@@ -21,8 +21,8 @@ Tasks:
             venv with torch==2.11.0 from PyPI) and link it at ./.libtorch
   doctor    Report libtorch path and version, CUDA devices, threads, and the
             data cache with the datasets present and verified
-  test      Run `setup` when needed, then the workspace's whole test suite
-            (extra arguments go to `cargo test`)
+  test      Run `setup` when needed, the workspace's whole test suite, then
+            `verify` (extra arguments go to `cargo test` and skip `verify`)
   reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto] [--seeds N]
             Train, evaluate and report one paper target into
             reports/<target>/<profile>/ (targets: table1 table2 table3

@@ -4,7 +4,7 @@
 //! libtorch); this task provisions libtorch, builds the release binary and
 //! forwards the arguments.
 
-use crate::util::{cargo, run_status, workspace_root};
+use crate::util::run_status;
 use anyhow::{bail, Result};
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -15,18 +15,6 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     crate::setup::provision()?;
-    run_status(
-        cargo()
-            .current_dir(workspace_root())
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "--bin",
-                "meg",
-                "--",
-                "reproduce",
-            ])
-            .args(args),
-    )
+    let mut cmd = crate::util::meg(&["reproduce"]);
+    run_status(cmd.args(args))
 }

@@ -1,4 +1,7 @@
-//! `cargo xtask test`: provision libtorch when needed, then run every test.
+//! `cargo xtask test`: provision libtorch when needed, run every test, then
+//! `cargo xtask verify` (the smoke profile of every target against
+//! `reports/hashes.lock`). Extra arguments go to `cargo test`; with any, the
+//! verify step is skipped (a filtered run is not the whole suite).
 
 use crate::util::{cargo, run_status, workspace_root};
 use anyhow::Result;
@@ -20,5 +23,9 @@ pub fn run(args: &[String]) -> Result<()> {
         cargo()
             .current_dir(workspace_root())
             .args(["test", "--quiet", "-p", "xtask"]),
-    )
+    )?;
+    if args.is_empty() {
+        crate::verify::run(&[])?;
+    }
+    Ok(())
 }

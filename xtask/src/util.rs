@@ -27,3 +27,12 @@ pub fn run_status(cmd: &mut Command) -> Result<()> {
 pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
+
+/// `cargo run --release --quiet --bin meg -- <args>` in the workspace.
+pub fn meg(args: &[&str]) -> Command {
+    let mut cmd = cargo();
+    cmd.current_dir(workspace_root())
+        .args(["run", "--release", "--quiet", "--bin", "meg", "--"])
+        .args(args);
+    cmd
+}

@@ -7,7 +7,7 @@
 //! (`reports/hashes/`) instead of checking. The temporary directory is
 //! removed on success and kept, for inspection, on failure.
 
-use crate::util::{cargo, run_status, workspace_root};
+use crate::util::{run_status, workspace_root};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,13 +29,10 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
-/// `cargo run --release --quiet --bin meg -- <args>` with one libtorch thread.
+/// `meg <args>` (through cargo) with one libtorch thread.
 fn meg(args: &[&str]) -> Command {
-    let mut cmd = cargo();
-    cmd.current_dir(workspace_root())
-        .args(["run", "--release", "--quiet", "--bin", "meg", "--"])
-        .args(args)
-        .env("MEG_THREADS", "1");
+    let mut cmd = crate::util::meg(args);
+    cmd.env("MEG_THREADS", "1");
     cmd
 }
 

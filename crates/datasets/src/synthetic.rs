@@ -159,8 +159,10 @@ pub trait StandIn {
 }
 
 /// The folder `<root>/<spec.dir_name()>`, written once: into a hidden
-/// temporary folder, then renamed into place (a concurrent call that
-/// finished first wins, and this one's copy is dropped).
+/// temporary folder `.<name>.tmp-<pid>-<n>`, then renamed into place (a
+/// concurrent call that finished first wins, and this one's copy is
+/// dropped). A killed process may leave its hidden folder behind, never a
+/// partial `<name>`.
 pub fn ensure(root: &Path, spec: &impl StandIn) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = spec.dir_name();
@@ -640,9 +642,9 @@ fn kdd_line(family: Family, j: usize, rng: &mut ChaCha8Rng) -> String {
             } else {
                 u(0.0, 100.0)
             };
-            v[6] = (j % 7 == 0) as u8 as f64;
-            v[11] = (j % 3 == 0) as u8 as f64;
-            v[21] = (j % 5 == 0) as u8 as f64;
+            v[6] = j.is_multiple_of(7) as u8 as f64;
+            v[11] = j.is_multiple_of(3) as u8 as f64;
+            v[21] = j.is_multiple_of(5) as u8 as f64;
             v[22] = u(1.0, 10.0);
             v[23] = u(1.0, 10.0);
             v[26] = u(0.5, 1.0);
@@ -791,9 +793,12 @@ fn render_face(seed: u64, i: usize) -> Vec<u8> {
     };
     let eye_y = cy - 8.0 * s;
     let (left, right) = (cx - 15.0 * s, cx + 15.0 * s);
+    let shade: Vec<f64> = (0..FACE_W)
+        .map(|j| 1.0 + light * (j as f64 + 0.5 - 89.0) / 89.0)
+        .collect();
     let mut out = Vec::with_capacity(FACE_W * FACE_H * 3);
     for i in 0..FACE_H {
-        for j in 0..FACE_W {
+        for (j, shade) in shade.iter().enumerate() {
             let (x, y) = (j as f64 + 0.5, i as f64 + 0.5);
             let (dx, dy) = (x - cx, y - cy);
             let on_eyes = |rx: f64, ry: f64, ey: f64| {
@@ -832,8 +837,7 @@ fn render_face(seed: u64, i: usize) -> Vec<u8> {
             } else {
                 bg
             };
-            let shade = 1.0 + light * (x - 89.0) / 89.0;
-            out.extend(colour.map(|c| to_u8(c * shade)));
+            out.extend(colour.map(|c| (c * shade).clamp(0.0, 255.0) as u8));
         }
     }
     out

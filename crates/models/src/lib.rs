@@ -1,7 +1,8 @@
 //! Models and training for Maximum Entropy Generators (MEG).
 //!
 //! - [`nets`]: the energy E, generator G and statistics network T of each
-//!   model family, initialized as PyTorch initializes them;
+//!   model family, initialized as the authors' code does (PyTorch defaults,
+//!   or their `weights_init` for the MNIST and CIFAR nets);
 //! - [`objectives`]: the MEG energy and generator steps and the WGAN-GP
 //!   baseline;
 //! - [`mcmc`]: Metropolis-adjusted Langevin in latent or visible space;

@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc(1_795_970_963), "2026-11-29 16:49 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(duration(3.14), "3.1 s");
+        assert_eq!(duration(4.24), "4.2 s");
         assert_eq!(duration(533.86), "8 min 54 s");
         assert_eq!(duration(7_500.0), "2 h 05 min");
     }

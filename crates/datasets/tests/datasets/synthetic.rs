@@ -7,6 +7,7 @@ use meg_datasets::hash::{hash_file, read_maybe_gzip};
 use meg_datasets::images::{ImageSet, Split};
 use meg_datasets::kdd::{self, parse_kdd, KddOptions, N_FEATURES, VOCABULARY};
 use meg_datasets::synthetic::{self, ensure, CelebaSpec, CifarSpec, KddSpec, MnistSpec, StandIn};
+use meg_nn::runtime::set_threads_from_env;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::Path;
@@ -14,19 +15,24 @@ use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-/// Test accuracy of a softmax regression on flattened [-1, 1] pixels,
-/// zero-initialized and trained full-batch with Adam (deterministic).
-fn linear_probe(train: &ImageSet, test: &ImageSet, steps: usize) -> f64 {
-    let x = train.float_pm1(Device::Cpu).flatten(1, -1);
+/// Test accuracy of a softmax regression on [-1, 1] pixels average-pooled
+/// by `pool`, zero-initialized and trained full-batch with Adam
+/// (deterministic).
+fn linear_probe(train: &ImageSet, test: &ImageSet, pool: i64, steps: usize) -> f64 {
+    let features = |set: &ImageSet| {
+        set.float_pm1(Device::Cpu)
+            .avg_pool2d([pool, pool], [pool, pool], [0, 0], false, true, None::<i64>)
+            .flatten(1, -1)
+    };
+    let (x, xt) = (features(train), features(test));
     let vs = nn::VarStore::new(Device::Cpu);
     let w = vs.root().zeros("w", &[x.size()[1], 10]);
     let b = vs.root().zeros("b", &[10]);
-    let mut opt = nn::Adam::default().build(&vs, 1e-2).unwrap();
+    let mut opt = nn::Adam::default().build(&vs, 0.05).unwrap();
     for _ in 0..steps {
         let loss = (x.matmul(&w) + &b).cross_entropy_for_logits(&train.labels);
         opt.backward_step(&loss);
     }
-    let xt = test.float_pm1(Device::Cpu).flatten(1, -1);
     tch::no_grad(|| {
         (xt.matmul(&w) + &b)
             .argmax(1, false)
@@ -49,6 +55,7 @@ fn distinct(set: &ImageSet) -> usize {
 
 #[test]
 fn mnist_standin_is_balanced_varied_and_learnable() {
+    set_threads_from_env().unwrap();
     let root = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let train = synthetic::mnist(root.path(), Split::Train).unwrap();
@@ -69,13 +76,62 @@ fn mnist_standin_is_balanced_varied_and_learnable() {
     assert_eq!(train.images.max().int64_value(&[]), 255);
     assert_eq!(distinct(&train), 2000);
     // Classifiable even by a linear model (the CNN of the protocol does better).
-    let acc = linear_probe(&train, &test, 150);
+    let acc = linear_probe(&train, &test, 1, 100);
     println!("MNIST stand-in: linear probe test accuracy {acc:.3}");
-    assert!(acc > 0.9, "linear probe accuracy {acc}");
+    assert!(acc > 0.85, "linear probe accuracy {acc}");
+}
+
+/// The protocol's classifier shape (two 5x5 convolutions, two linear
+/// layers) learns the MNIST stand-in in 300 Adam steps (0.994 test accuracy
+/// seen). Tens of seconds on two cores: `MEG_THREADS=2 cargo test --release -p meg-datasets --test datasets
+/// small_cnn -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn mnist_standin_small_cnn_learns_it() {
+    set_threads_from_env().unwrap();
+    tch::manual_seed(0);
+    let root = tempfile::tempdir().unwrap();
+    let train = synthetic::mnist(root.path(), Split::Train).unwrap();
+    let test = synthetic::mnist(root.path(), Split::Test).unwrap();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let p = vs.root();
+    let c1 = nn::conv2d(&p / "c1", 1, 10, 5, Default::default());
+    let c2 = nn::conv2d(&p / "c2", 10, 20, 5, Default::default());
+    let f1 = nn::linear(&p / "f1", 320, 50, Default::default());
+    let f2 = nn::linear(&p / "f2", 50, 10, Default::default());
+    let net = |x: &Tensor| {
+        x.apply(&c1)
+            .max_pool2d_default(2)
+            .relu()
+            .apply(&c2)
+            .max_pool2d_default(2)
+            .relu()
+            .flatten(1, -1)
+            .apply(&f1)
+            .relu()
+            .apply(&f2)
+    };
+    let mut opt = nn::Adam::default().build(&vs, 1e-3).unwrap();
+    for _ in 0..300 {
+        let idx = Tensor::randint(train.len(), [64], (Kind::Int64, Device::Cpu));
+        let (x, y) = train.batch_pm1(&idx);
+        opt.backward_step(&net(&x).cross_entropy_for_logits(&y));
+    }
+    let acc = tch::no_grad(|| {
+        net(&test.float_pm1(Device::Cpu))
+            .argmax(1, false)
+            .eq_tensor(&test.labels)
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[])
+    });
+    println!("MNIST stand-in: small CNN test accuracy {acc:.3} after 300 steps");
+    assert!(acc > 0.95, "CNN accuracy {acc}");
 }
 
 #[test]
 fn cifar_standin_archive_has_every_batch_and_learnable_classes() {
+    set_threads_from_env().unwrap();
     let root = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let train = synthetic::cifar10(root.path(), Split::Train).unwrap();
@@ -100,13 +156,14 @@ fn cifar_standin_archive_has_every_batch_and_learnable_classes() {
         assert_eq!(sizes[&m], 200 * RECORD as u64, "{m}");
     }
     assert_eq!(distinct(&train), 1000);
-    let acc = linear_probe(&train, &test, 150);
+    let acc = linear_probe(&train, &test, 4, 100);
     println!("CIFAR-10 stand-in: linear probe test accuracy {acc:.3}");
     assert!(acc > 0.8, "linear probe accuracy {acc}");
 }
 
 #[test]
 fn kdd_standin_follows_table_3_and_separates_normal_rows() {
+    set_threads_from_env().unwrap();
     let root = tempfile::tempdir().unwrap();
     let opts = KddOptions::default();
     let t = Instant::now();
@@ -159,6 +216,7 @@ fn kdd_standin_follows_table_3_and_separates_normal_rows() {
 
 #[test]
 fn celeba_standin_builds_64x64_faces() {
+    set_threads_from_env().unwrap();
     let root = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let dir = ensure(root.path(), &CelebaSpec::default()).unwrap();
@@ -223,6 +281,7 @@ fn same_bytes_twice(spec: &impl StandIn, files: usize) {
 
 #[test]
 fn standins_are_byte_identical_across_runs() {
+    set_threads_from_env().unwrap();
     same_bytes_twice(&MnistSpec::default(), 4);
     same_bytes_twice(&CifarSpec::default(), 1);
     same_bytes_twice(&KddSpec::default(), 1);
@@ -242,6 +301,7 @@ fn standins_are_byte_identical_across_runs() {
 
 #[test]
 fn ensure_writes_once_atomically() {
+    set_threads_from_env().unwrap();
     let root = tempfile::tempdir().unwrap();
     let spec = KddSpec { rows: 200, seed: 3 };
     // Concurrent calls agree on one complete folder and leave nothing else.
@@ -270,4 +330,3 @@ fn ensure_writes_once_atomically() {
     assert!(m.contains("every batch needs a record"), "{m}");
     assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
 }
-
