@@ -146,3 +146,21 @@ pub fn pr_curve(model: &Model, test: &TestSet) -> Result<Vec<(f64, f64)>> {
     let (p, r, _) = precision_recall_curve(&test.labels, &g);
     Ok(r.into_iter().zip(p).collect())
 }
+
+/// Draws precision-recall `curves` into `out/pr_curves.png`; returns the
+/// markdown that embeds it.
+pub fn pr_plot(out: &std::path::Path, curves: Vec<meg_reports::plot::Series>) -> Result<String> {
+    meg_reports::plot::lines_png(
+        &out.join("pr_curves.png"),
+        &[meg_reports::plot::LinePlot {
+            title: "precision-recall (score norm, final epoch)".into(),
+            x_label: "recall".into(),
+            series: curves,
+        }],
+        450,
+    )?;
+    Ok(meg_reports::markdown::image(
+        "precision-recall curves",
+        "pr_curves.png",
+    ))
+}

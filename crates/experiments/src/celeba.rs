@@ -1,11 +1,10 @@
 //! CelebA 64x64: qualitative samples of the generator and of latent MALA.
 
-use crate::samples::{generate, generate_mala, grid};
+use crate::samples::{generate, generate_mala, grid, mala_setting};
 use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::Result;
-use meg_models::mcmc::MalaConfig;
 use serde_json::{json, Map};
 use std::path::PathBuf;
 
@@ -16,17 +15,7 @@ const EVAL_KEYS: &[&str] = &["mala", "samples", "seed"];
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let t = Target::new(exp, opts, EVAL_KEYS)?;
     let runs = t.runs()?;
-    let mala: MalaConfig = t.eval(
-        "mala",
-        MalaConfig {
-            steps: 5,
-            alpha: 0.01,
-            beta: 0.2,
-            prior: None,
-            variant: Default::default(),
-            clamp: None,
-        },
-    )?;
+    let mala = mala_setting(&t, 5, 0.01, 0.2)?;
     let n: i64 = t.eval("samples", 64)?;
     let seed: i64 = t.eval("seed", 1234)?;
     let mut per_run = Map::new();

@@ -3,12 +3,12 @@
 //! space and on U(z) = β·E(G(z)) (+ ||z||²/2) in latent space; sample grids
 //! after 0, 10 and 100 steps (by default), with energy and acceptance traces.
 
-use crate::samples::grid;
+use crate::samples::{grid, mala_setting};
 use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
-use meg_models::mcmc::{Chain, MalaConfig};
+use meg_models::mcmc::Chain;
 use meg_reports::markdown;
 use meg_reports::plot::{self, LinePlot, Series};
 use serde_json::{json, Map};
@@ -41,17 +41,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         );
     }
     let run = &runs[0];
-    let mala: MalaConfig = t.eval(
-        "mala",
-        MalaConfig {
-            steps: 100,
-            alpha: 0.01,
-            beta: 0.1,
-            prior: None,
-            variant: Default::default(),
-            clamp: None,
-        },
-    )?;
+    let mala = mala_setting(&t, 100, 0.01, 0.1)?;
     let snaps: Vec<usize> = t.eval("snapshots", vec![0, 10, 100])?;
     let n: i64 = t.eval("chains", 64)?;
     let seed: i64 = t.eval("seed", 1234)?;

@@ -3,7 +3,7 @@
 //! set's statistics are measured on generator samples, and for MEG also on
 //! samples refined by latent-space MALA.
 
-use crate::samples::{generate, generate_mala, grid, to_unit};
+use crate::samples::{generate, generate_mala, grid, mala_setting, to_unit};
 use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
@@ -13,7 +13,6 @@ use meg_metrics::fid::{fid, Stats};
 use meg_metrics::inception::InceptionFid;
 use meg_metrics::inception_score::inception_score;
 use meg_models::config::{DataConfig, Objective};
-use meg_models::mcmc::MalaConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 use std::path::PathBuf;
@@ -80,18 +79,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let inception_batch: usize = t.eval("inception_batch", 50)?;
     let train_images: Option<i64> = t.eval("train_stats_images", None)?;
     let eval_seed: i64 = t.eval("seed", 1234)?;
-    let mala: MalaConfig = t.eval(
-        "mala",
-        MalaConfig {
-            steps: 5,
-            alpha: 0.01,
-            beta: 0.2,
-            prior: None,
-            variant: Default::default(),
-            clamp: None,
-        },
-    )?;
-    mala.validate()?;
+    let mala = mala_setting(&t, 5, 0.01, 0.2)?;
 
     let net = if synthetic_net {
         InceptionFid::synthetic(opts.device)

@@ -4,14 +4,13 @@
 //! recall and F1 of the anomaly class are averaged over each run's last
 //! epochs, then over seeds (mean ± std).
 
-use crate::anomaly::{mean_of, pr_curve, train_and_evaluate, EpochEval, TestSet};
+use crate::anomaly::{mean_of, pr_curve, pr_plot, train_and_evaluate, EpochEval, TestSet};
 use crate::spec::Experiment;
 use crate::target::{mean_std, Target};
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_models::config::DataConfig;
-use meg_reports::markdown;
-use meg_reports::plot::{self, LinePlot, Series};
+use meg_reports::plot::Series;
 use serde_json::{json, Map};
 use std::path::PathBuf;
 
@@ -109,22 +108,14 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     summary.insert("seeds".into(), json!(runs.len()));
     summary.insert("last_epochs".into(), json!(last));
 
-    plot::lines_png(
-        &t.out.join("pr_curve.png"),
-        &[LinePlot {
-            title: "precision-recall (score norm, final epoch)".into(),
-            x_label: "recall".into(),
-            series: curves,
-        }],
-        400,
-    )?;
+    let pr = pr_plot(&t.out, curves)?;
     let run_refs: Vec<_> = runs.iter().collect();
     let mut body = format!(
         "{} seed(s); each run's metrics are the mean over its last {last} epochs, then mean ± std over seeds. \
          The flagged set is the top 20% of scores (numpy's 80th percentile).\n\n",
         runs.len()
     );
-    body += &markdown::image("precision-recall curve", "pr_curve.png");
+    body += &pr;
     body += &t.loss_plot(&run_refs)?;
     t.finish(per_run.into(), summary.into(), &rows, &body)
 }

@@ -3,15 +3,14 @@
 //! (the anomalies). The metric is the area under the precision-recall curve,
 //! averaged over each run's last epochs.
 
-use crate::anomaly::{mean_of, pr_curve, train_and_evaluate, TestSet};
+use crate::anomaly::{mean_of, pr_curve, pr_plot, train_and_evaluate, TestSet};
 use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_datasets::images::to_pm1;
 use meg_models::config::DataConfig;
-use meg_reports::markdown;
-use meg_reports::plot::{self, LinePlot, Series};
+use meg_reports::plot::Series;
 use serde_json::{json, Map};
 use std::path::PathBuf;
 
@@ -77,22 +76,14 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         );
     }
     summary.insert("last_epochs".into(), json!(last));
-    plot::lines_png(
-        &t.out.join("pr_curves.png"),
-        &[LinePlot {
-            title: "precision-recall (score norm, final epoch)".into(),
-            x_label: "recall".into(),
-            series: curves,
-        }],
-        500,
-    )?;
+    let pr = pr_plot(&t.out, curves)?;
     let run_refs: Vec<_> = runs.iter().collect();
     let mut body = format!(
         "AUPRC is the trapezoid area under scikit-learn's precision_recall_curve, with the score norm \
          ||∇E(x)||² (the paper's decision function for KDD) and, as a second row, the raw energy; each \
          run's value is the mean over its last {last} epochs.\n\n"
     );
-    body += &markdown::image("precision-recall curves", "pr_curves.png");
+    body += &pr;
     body += &t.loss_plot(&run_refs)?;
     t.finish(per_run.into(), summary.into(), &rows, &body)
 }

@@ -119,7 +119,7 @@ fn table3_averages_last_epochs_over_seeds() {
     assert!(f1["mean"].as_f64().unwrap() >= 0.0 && f1["std"].as_f64().unwrap() >= 0.0);
     let csv = table_csv(tmp.path(), "table3");
     assert!(csv.contains("0.9389"), "{csv}");
-    assert!(tmp.path().join("table3/smoke/pr_curve.png").is_file());
+    assert!(tmp.path().join("table3/smoke/pr_curves.png").is_file());
 }
 
 #[test]
