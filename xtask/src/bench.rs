@@ -64,7 +64,7 @@ const SPECS: [Spec; 8] = [
         name: "inception",
         what: "FID features (pool3) of 32x32 images resized to 299, batch 50",
         warmup: 1,
-        iters: 3,
+        iters: 2,
         min_ratio: Some(1.0),
     },
     Spec {
@@ -78,8 +78,8 @@ const SPECS: [Spec; 8] = [
     Spec {
         name: "mala",
         what: "latent MALA step, CIFAR nets dim 512, batch 64",
-        warmup: 2,
-        iters: 10,
+        warmup: 1,
+        iters: 5,
         min_ratio: None,
     },
     Spec {

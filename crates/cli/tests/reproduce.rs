@@ -130,7 +130,7 @@ fn missing_data_stops_before_training_with_the_command_to_run() {
     assert!(!out.status.success());
     assert!(err.contains("meg data fetch kdd99"), "{err}");
     assert!(
-        !tmp.path().join("reports/table3/quick/runs").exists(),
+        !tmp.path().join("reports/table3").exists(),
         "training started although the data is missing"
     );
 }

@@ -75,7 +75,8 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut rows = Vec::new();
     let mut summary = Map::new();
     type Pick = fn(&EpochEval) -> f64;
-    let scores: [(&str, &str, [(&str, Pick); 3]); 2] = [
+    type Score<'a> = (&'a str, &'a str, [(&'a str, Pick); 3]);
+    let scores: [Score; 2] = [
         (
             "MEG, score ||∇E||²",
             "score_norm",

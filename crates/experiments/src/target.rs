@@ -41,7 +41,8 @@ pub struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// Prepares `reports/<target>/<profile>/`. `eval_keys` are the evaluation
+    /// A target writing to `reports/<target>/<profile>/` (created by
+    /// [`Target::runs`], once the data is there). `eval_keys` are the evaluation
     /// settings the target's runner reads: any other key in any profile's
     /// `eval` is an error (a typo would otherwise be silently ignored).
     pub fn new(exp: &'a Experiment, opts: &'a Options, eval_keys: &[&str]) -> Result<Self> {
@@ -59,7 +60,6 @@ impl<'a> Target<'a> {
             }
         }
         let out = opts.reports_dir.join(&exp.target).join(&opts.profile);
-        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         Ok(Target {
             exp,
             opts,
@@ -121,6 +121,8 @@ impl<'a> Target<'a> {
                 )
             })?;
         }
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
         Ok(runs)
     }
 
@@ -254,7 +256,7 @@ impl<'a> Target<'a> {
             meg_nn::Provenance::collect(self.opts.device).device
         );
         meg_nn::io::write_atomic(&self.out.join("report.md"), md.as_bytes())?;
-        meg_reports::index::write_index(&self.opts.reports_dir)?;
+        meg_reports::index::write_index(&self.opts.reports_dir, crate::TARGETS)?;
         eprintln!(
             "{} ({}): wrote {}",
             self.exp.target,

@@ -59,7 +59,7 @@ fn table1_counts_modes_beside_the_paper() {
         assert_eq!(run["stacks"], stacks, "{id}");
         let modes = run["modes"].as_u64().unwrap();
         assert!(
-            modes >= 1 && modes <= 400,
+            (1..=400).contains(&modes),
             "{id}: {modes} modes from 400 samples"
         );
         assert!(run["kl"].as_f64().unwrap() >= 0.0);

@@ -49,9 +49,10 @@ pub struct Entry {
     pub report: Option<String>,
 }
 
-/// Every target × profile of `reports_dir`, targets sorted, profiles in [`PROFILES`] order.
-pub fn entries(reports_dir: &Path) -> Result<Vec<Entry>> {
-    let mut targets = Vec::new();
+/// Every target × profile of `reports_dir` (plus the `known` targets, run or
+/// not), targets sorted, profiles in [`PROFILES`] order.
+pub fn entries(reports_dir: &Path, known: &[&str]) -> Result<Vec<Entry>> {
+    let mut targets: Vec<String> = known.iter().map(|t| t.to_string()).collect();
     let dir = std::fs::read_dir(reports_dir)
         .with_context(|| format!("reading {}", reports_dir.display()))?;
     for e in dir {
@@ -62,6 +63,7 @@ pub fn entries(reports_dir: &Path) -> Result<Vec<Entry>> {
         }
     }
     targets.sort();
+    targets.dedup();
     let mut out = Vec::new();
     for target in targets {
         for profile in PROFILES {
@@ -133,9 +135,10 @@ pub fn render(entries: &[Entry]) -> String {
     s
 }
 
-/// Writes `reports_dir/index.md` (atomically).
-pub fn write_index(reports_dir: &Path) -> Result<()> {
-    let md = render(&entries(reports_dir)?);
+/// Writes `reports_dir/index.md` (atomically), listing the `known` targets
+/// and any other found there.
+pub fn write_index(reports_dir: &Path, known: &[&str]) -> Result<()> {
+    let md = render(&entries(reports_dir, known)?);
     meg_nn::io::write_atomic(&reports_dir.join("index.md"), md.as_bytes())
 }
 
@@ -216,7 +219,7 @@ mod tests {
         put(root, "table1/paper/runs/a/metrics.csv", "x\n");
         put(root, "hashes/fig2.smoke.json", "{}");
         put(root, "hashes.lock", "");
-        write_index(root).unwrap();
+        write_index(root, &["table9"]).unwrap();
         let md = std::fs::read_to_string(root.join("index.md")).unwrap();
         let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
         assert_eq!(
@@ -235,7 +238,8 @@ mod tests {
         assert_eq!(rows[4], "| table1 | smoke | missing | — | — | — |");
         assert_eq!(rows[6].split(" | ").nth(2), Some("partial"));
         assert!(rows[6].contains(" UTC |"), "{}", rows[6]);
-        assert_eq!(rows.len(), 7, "{md}");
+        assert_eq!(rows[7], "| table9 | smoke | missing | — | — | — |");
+        assert_eq!(rows.len(), 10, "{md}");
         assert!(!md.contains("hashes"));
     }
 
@@ -243,7 +247,7 @@ mod tests {
     fn falls_back_to_the_file_time() {
         let dir = tempfile::tempdir().unwrap();
         put(dir.path(), "t/smoke/results.json", "{}");
-        let e = entries(dir.path()).unwrap();
+        let e = entries(dir.path(), &[]).unwrap();
         assert_eq!(e[0].status, Status::Complete);
         let file_time = mtime(&dir.path().join("t/smoke/results.json")).unwrap();
         assert_eq!(e[0].date, Some(utc(file_time)));
