@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const USAGE: &str = "usage: cargo xtask bench [--only NAME[,NAME...]] [--json] [--device cpu|cuda] [--runs N] [--smoke]";
+const USAGE: &str = "usage: cargo xtask bench [--only NAME[,NAME...]] [--json] [--device cpu|cuda] [--runs N] [--wait-quiet] [--smoke]";
 
 const COUNTING_RULE: &str = "GFLOP per timed unit (iteration, step or batch; one image for inception) = the FLOPs of every matrix product and convolution that unit dispatches, counted from the operand shapes by torch.utils.flop_counter's formulas on the PyTorch twin: 2·M·N·K per mm/addmm/bmm, 2·N·Cout·Hout·Wout·Cin·kh·kw per convolution, the same per requested gradient (input, weight) of convolution_backward. Per layer of cost F that is F forward and 2F backward (F for a first layer whose input needs no gradient); the score penalty on real data costs 6F (forward, the create_graph input gradient, 2F for the backward through that gradient, 2F for the backward of E(x) itself), a fake batch 3F. Element-wise work (activations, BatchNorm, Adam) is not counted.";
 
@@ -104,6 +104,7 @@ struct Options {
     json: bool,
     device: String,
     runs: usize,
+    wait_quiet: bool,
     smoke: bool,
 }
 
@@ -113,6 +114,7 @@ fn parse(args: &[String]) -> Result<Options> {
         json: false,
         device: "cpu".into(),
         runs: 5,
+        wait_quiet: false,
         smoke: false,
     };
     let mut it = args.iter();
@@ -134,6 +136,7 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             "--json" => o.json = true,
             "--smoke" => o.smoke = true,
+            "--wait-quiet" => o.wait_quiet = true,
             _ => bail!("unknown argument `{a}`\n{USAGE}"),
         }
     }
@@ -226,6 +229,8 @@ struct Outcome {
     theirs: Vec<f64>,
     gflop: f64,
     params: Option<String>,
+    /// The 1-minute load average when each pair of runs started.
+    load: Vec<f64>,
 }
 
 impl Outcome {
@@ -348,6 +353,47 @@ fn load_average() -> Option<[f64; 3]> {
     (v.len() == 3).then(|| [v[0], v[1], v[2]])
 }
 
+/// Mean number of other runnable tasks over `samples` readings of
+/// `/proc/loadavg` 0.2 s apart (its fourth field counts the reader itself).
+fn others_runnable(samples: usize) -> Option<f64> {
+    let mut sum = 0.0;
+    for i in 0..samples {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+        let running: f64 = s
+            .split_whitespace()
+            .nth(3)?
+            .split('/')
+            .next()?
+            .parse()
+            .ok()?;
+        sum += running - 1.0;
+    }
+    Some(sum / samples as f64)
+}
+
+/// Waits (up to 30 minutes) until no other task has been runnable for 2
+/// seconds; returns whether that happened.
+fn wait_quiet() -> bool {
+    let t = std::time::Instant::now();
+    let mut said = false;
+    while t.elapsed().as_secs() < 1800 {
+        match others_runnable(10) {
+            None => return false,
+            Some(x) if x <= 0.2 => return true,
+            Some(x) if !said => {
+                eprintln!("waiting for a quiet machine ({x:.1} other tasks runnable)");
+                said = true;
+            }
+            _ => std::thread::sleep(std::time::Duration::from_secs(5)),
+        }
+    }
+    eprintln!("the machine stayed busy for 30 minutes: measuring anyway");
+    false
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time (proleptic Gregorian calendar).
 fn utc(secs: u64) -> String {
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
@@ -411,6 +457,7 @@ struct Meta {
     device: String,
     threads: String,
     runs: usize,
+    wait_quiet: bool,
     smoke: bool,
     load_before: Option<[f64; 3]>,
     load_after: Option<[f64; 3]>,
@@ -440,6 +487,10 @@ fn report_json(meta: &Meta, outcomes: &[Outcome]) -> J {
                 (
                     "pytorch_runs",
                     J::Arr(o.theirs.iter().map(|&x| J::Num(x)).collect()),
+                ),
+                (
+                    "load_average_1min_per_run",
+                    J::Arr(o.load.iter().map(|&x| J::Num(x)).collect()),
                 ),
                 ("gflop_per_unit", J::Num(o.gflop)),
                 ("ours_gflops", J::opt(ours_gflops)),
@@ -479,6 +530,7 @@ fn report_json(meta: &Meta, outcomes: &[Outcome]) -> J {
         ("device", J::Str(meta.device.clone())),
         ("threads", J::Str(meta.threads.clone())),
         ("runs", J::Num(meta.runs as f64)),
+        ("waited_for_quiet", J::Bool(meta.wait_quiet)),
         ("scale", J::Str(if meta.smoke { "smoke" } else { "paper" }.into())),
         ("load_average_before", load(meta.load_before)),
         ("load_average_after", load(meta.load_after)),
@@ -521,7 +573,7 @@ fn report_md(meta: &Meta, outcomes: &[Outcome]) -> String {
         "Written by `cargo xtask bench` on {}. Git revision `{}`; libtorch {} (ours), torch {} \
          (PyTorch, `crates/bench/bench.py`); device {}, {} threads on both sides; {} runs per \
          side, alternating ours / PyTorch, each a fresh process with its own warm-up; values are \
-         medians over runs of each process's median. Load average (1 / 5 / 15 min) before: {}, \
+         medians over runs of each process's median.{} Load average (1 / 5 / 15 min) before: {}, \
          after: {}.\n\n",
         meta.date,
         meta.git,
@@ -530,6 +582,11 @@ fn report_md(meta: &Meta, outcomes: &[Outcome]) -> String {
         meta.device,
         meta.threads,
         meta.runs,
+        if meta.wait_quiet {
+            " Each process started once no other task had been runnable for 2 s."
+        } else {
+            ""
+        },
         load(meta.load_before),
         load(meta.load_after)
     );
@@ -569,20 +626,14 @@ fn report_md(meta: &Meta, outcomes: &[Outcome]) -> String {
     }
     s += "\n## Workloads\n\n";
     for o in outcomes {
+        let list = |v: &[f64]| v.iter().map(|&x| fmt(x)).collect::<Vec<_>>().join(", ");
         s += &format!(
-            "- **{}**: {}. Runs (ours): {}; (PyTorch): {}.{}\n",
+            "- **{}**: {}. Runs (ours): {}; (PyTorch): {}; 1-minute load average at each start: {}.{}\n",
             o.spec.name,
             o.spec.what,
-            o.ours
-                .iter()
-                .map(|&x| fmt(x))
-                .collect::<Vec<_>>()
-                .join(", "),
-            o.theirs
-                .iter()
-                .map(|&x| fmt(x))
-                .collect::<Vec<_>>()
-                .join(", "),
+            list(&o.ours),
+            list(&o.theirs),
+            list(&o.load),
             o.params
                 .as_ref()
                 .map_or(String::new(), |p| format!(" Parameters E, G, T: {p}."))
@@ -671,11 +722,24 @@ pub fn run(args: &[String]) -> Result<()> {
             theirs: Vec::new(),
             gflop,
             params: None,
+            load: Vec::new(),
         };
         for r in 0..o.runs {
+            let quiet = |what: &str| {
+                if o.wait_quiet && !wait_quiet() {
+                    eprintln!(
+                        "{}: {what} run {} started on a busy machine",
+                        spec.name,
+                        r + 1
+                    );
+                }
+            };
+            quiet("our");
+            out.load.extend(load_average().map(|l| l[0]));
             let mut ours = Command::new(&ours_bin);
             common(&mut ours, spec);
             let a = child_lines(&mut ours, "bench-result")?.remove(0);
+            quiet("the PyTorch");
             let mut theirs = Command::new(&python);
             theirs.arg(&script);
             common(&mut theirs, spec);
@@ -723,6 +787,7 @@ pub fn run(args: &[String]) -> Result<()> {
         device: o.device.clone(),
         threads,
         runs: o.runs,
+        wait_quiet: o.wait_quiet,
         smoke: o.smoke,
         load_before,
         load_after: load_average(),
@@ -775,6 +840,7 @@ mod tests {
             theirs: vec![120.0],
             gflop: 2.0,
             params: None,
+            load: vec![],
         };
         assert_eq!(o.ratio(), 1.2);
         assert_eq!(o.gflops(100.0), Some(20.0));
@@ -788,6 +854,7 @@ mod tests {
             theirs: vec![20.0],
             gflop: 0.5,
             params: None,
+            load: vec![],
         };
         assert_eq!(rate.ratio(), 1.5);
         assert_eq!(rate.gflops(30.0), Some(15.0));

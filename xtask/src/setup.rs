@@ -173,6 +173,9 @@ fn cached_or_install() -> Result<Libtorch> {
         let version = libtorch_version(&dir)?;
         check_version(&dir, &version, "the cached venv")?;
         let python = venv_python(&venv);
+        if let Some(py) = &python {
+            ensure_reference_packages(py)?;
+        }
         return Ok(Libtorch {
             dir,
             version,
@@ -184,11 +187,48 @@ fn cached_or_install() -> Result<Libtorch> {
         .with_context(|| format!("pip finished but {} holds no torch", venv.display()))?;
     let version = libtorch_version(&dir)?;
     check_version(&dir, &version, "the freshly installed venv")?;
+    if let Some(py) = venv_python(&venv) {
+        ensure_reference_packages(&py)?;
+    }
     Ok(Libtorch {
         dir,
         version,
         python: venv_python(&venv),
     })
+}
+
+/// The reference packages of `tests/golden/requirements.txt` (pytorch-fid,
+/// numpy, scipy, scikit-learn, ...): the golden scripts and the PyTorch side
+/// of `cargo xtask bench` import them. Installed once into the venv, pinned
+/// so that torch stays at 2.11.0.
+fn ensure_reference_packages(python: &Path) -> Result<()> {
+    let present = Command::new(python)
+        .args([
+            "-c",
+            "import numpy, scipy, sklearn, safetensors, torchvision, pytorch_fid",
+        ])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    let req = crate::util::workspace_root().join("tests/golden/requirements.txt");
+    eprintln!("installing the reference packages of {}", req.display());
+    run_status(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "off",
+                "-r",
+            ])
+            .arg(&req),
+    )
+    .context("pip could not install the reference packages; check network access to PyPI")
 }
 
 fn install_venv(cache: &Path, venv: &Path) -> Result<()> {
