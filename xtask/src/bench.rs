@@ -528,7 +528,12 @@ fn report_json(meta: &Meta, outcomes: &[Outcome]) -> J {
         ("libtorch", J::Str(meta.libtorch.clone())),
         ("pytorch", J::Str(meta.torch_python.clone())),
         ("device", J::Str(meta.device.clone())),
-        ("threads", J::Str(meta.threads.clone())),
+        (
+            "threads",
+            meta.threads
+                .parse()
+                .map_or_else(|_| J::Str(meta.threads.clone()), J::Num),
+        ),
         ("runs", J::Num(meta.runs as f64)),
         ("waited_for_quiet", J::Bool(meta.wait_quiet)),
         ("scale", J::Str(if meta.smoke { "smoke" } else { "paper" }.into())),
