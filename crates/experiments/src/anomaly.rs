@@ -4,13 +4,19 @@
 
 use crate::target::{cached_in, Run, Target};
 use anyhow::{bail, Context, Result};
+use meg_datasets::holdout::Holdout;
+use meg_datasets::images::to_pm1;
 use meg_metrics::anomaly::{anomaly_metrics, precision_recall_curve, AnomalyMetrics};
 use meg_models::Model;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
 /// Test examples on the CPU with their anomaly labels.
+#[derive(Debug)]
 pub struct TestSet {
     /// float `[N, ...]`, on the CPU.
     pub x: Tensor,
@@ -24,6 +30,44 @@ impl TestSet {
         Ok(TestSet {
             x: x.to_device(Device::Cpu),
             labels: labels.into_iter().map(|v| v == 1).collect(),
+        })
+    }
+
+    /// The test part of a held-out-class split, images in [-1, 1], flattened
+    /// to vectors when `flat`.
+    pub fn holdout(split: &Holdout, flat: bool) -> Result<Self> {
+        let x = to_pm1(&split.test.images);
+        TestSet::new(if flat { x.flatten(1, -1) } else { x }, &split.test_anomaly)
+    }
+
+    /// Keeps every normal example and a random subset (drawn with `seed`) of
+    /// the anomalies, `floor(n_normal · f / (1 - f))` of them, so that they
+    /// make up the fraction `f` of the result: the re-mixing of KDD99's test
+    /// half (Table 3). Fails when there are too few anomalies.
+    pub fn remix(self, f: f64, seed: u64) -> Result<Self> {
+        if !(0.0..1.0).contains(&f) {
+            bail!("anomaly fraction {f} is not in [0, 1)");
+        }
+        let normal: Vec<i64> = (0..self.labels.len() as i64)
+            .filter(|&i| !self.labels[i as usize])
+            .collect();
+        let mut anomalies: Vec<i64> = (0..self.labels.len() as i64)
+            .filter(|&i| self.labels[i as usize])
+            .collect();
+        let want = (normal.len() as f64 * f / (1.0 - f)).floor() as usize;
+        if anomalies.len() < want {
+            bail!(
+                "re-mixing to {f} anomalies needs {want} of them, the test set has {}",
+                anomalies.len()
+            );
+        }
+        anomalies.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let mut keep = normal;
+        keep.extend_from_slice(&anomalies[..want]);
+        keep.sort_unstable();
+        Ok(TestSet {
+            x: self.x.index_select(0, &Tensor::from_slice(&keep)),
+            labels: keep.iter().map(|&i| self.labels[i as usize]).collect(),
         })
     }
 }
@@ -163,4 +207,40 @@ pub fn pr_plot(out: &std::path::Path, curves: Vec<meg_reports::plot::Series>) ->
         "precision-recall curves",
         "pr_curves.png",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remix_keeps_every_normal_example_and_a_fifth_of_anomalies() {
+        // 12 normal, 10 anomalies: 12 · 0.2 / 0.8 = 3 anomalies are kept.
+        let y: Vec<i64> = (0..22).map(|i| i64::from(i % 2 == 1 && i < 20)).collect();
+        let x = Tensor::arange(22, (Kind::Float, Device::Cpu)).view([22, 1]);
+        let t = TestSet::new(x, &Tensor::from_slice(&y)).unwrap();
+        let r = t.remix(0.2, 7).unwrap();
+        assert_eq!(r.labels.len(), 15);
+        assert_eq!(r.labels.iter().filter(|&&l| l).count(), 3);
+        // Rows keep their labels.
+        let ids: Vec<f32> = Vec::try_from(r.x.view([-1])).unwrap();
+        for (&i, &l) in ids.iter().zip(&r.labels) {
+            assert_eq!(y[i as usize] == 1, l);
+        }
+        let again = TestSet::new(
+            Tensor::arange(22, (Kind::Float, Device::Cpu)).view([22, 1]),
+            &Tensor::from_slice(&y),
+        )
+        .unwrap()
+        .remix(0.2, 7)
+        .unwrap();
+        assert!(again.x.equal(&r.x), "seeded");
+        let few = TestSet::new(
+            Tensor::zeros([4, 1], (Kind::Float, Device::Cpu)),
+            &Tensor::from_slice(&[0i64, 0, 0, 1]),
+        )
+        .unwrap();
+        let err = few.remix(0.5, 0).unwrap_err().to_string();
+        assert!(err.contains("needs 3"), "{err}");
+    }
 }

@@ -5,6 +5,7 @@ use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::Result;
+use meg_models::config::DataConfig;
 use serde_json::{json, Map};
 use std::path::PathBuf;
 
@@ -56,8 +57,16 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     }
     let run_refs: Vec<_> = runs.iter().collect();
     body += &t.loss_plot(&run_refs)?;
+    let data = runs.first().map(|r| &r.cfg.data);
+    let stand_in = !matches!(data, Some(DataConfig::Celeba { .. }));
+    let data = data.map(DataConfig::describe).unwrap_or_default();
     body = format!(
-        "{n} generator samples and {n} latent MALA samples ({} steps, α {}, β {}, prior {}) per run.\n\n{body}",
+        "Data: {data}{}. {n} generator samples and {n} latent MALA samples ({} steps, α {}, β {}, prior {}) per run.\n\n{body}",
+        if stand_in {
+            " (a STAND-IN for CelebA, which is not available here: the same protocol at its own resolution)"
+        } else {
+            ""
+        },
         mala.steps,
         mala.alpha,
         mala.beta,

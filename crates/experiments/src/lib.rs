@@ -4,6 +4,7 @@
 
 pub mod anomaly;
 pub mod celeba;
+pub mod classifier;
 pub mod fig2;
 pub mod fig3;
 pub mod samples;

@@ -78,6 +78,11 @@ pub struct Profile {
     /// Dotted run-config paths and their values, applied to every run.
     #[serde(default)]
     pub overrides: BTreeMap<String, Value>,
+    /// Per-run overrides, applied after `overrides`: run id to dotted
+    /// run-config paths and values (e.g. each objective's own λ when the
+    /// profile changes the data set).
+    #[serde(default)]
+    pub run_overrides: BTreeMap<String, BTreeMap<String, Value>>,
     /// Evaluation settings, as the target's runner defines them.
     #[serde(default)]
     pub eval: Mapping,
@@ -101,12 +106,25 @@ impl Experiment {
         let mut e: Experiment =
             serde_yaml_ng::from_str(&text).map_err(|err| anyhow!("{}: {err}", path.display()))?;
         e.path = path.to_path_buf();
-        for name in e.profiles.keys() {
+        for (name, p) in &e.profiles {
             if !["smoke", "quick", "paper"].contains(&name.as_str()) {
                 bail!(
                     "{}: profiles.{name}: unknown profile (expected smoke, quick, paper)",
                     path.display()
                 );
+            }
+            for id in p.run_overrides.keys() {
+                if !e.runs.iter().any(|r| &r.id == id) {
+                    bail!(
+                        "{}: profiles.{name}.run_overrides.{id}: no run `{id}` (runs: {})",
+                        path.display(),
+                        e.runs
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
             }
         }
         Ok(e)
@@ -138,6 +156,15 @@ impl Experiment {
         for (dotted, val) in &p.overrides {
             set_path(&mut v, dotted, val.clone()).with_context(|| {
                 format!("{}: profiles.{profile}.overrides", self.path.display())
+            })?;
+        }
+        for (dotted, val) in p.run_overrides.get(&run.id).into_iter().flatten() {
+            set_path(&mut v, dotted, val.clone()).with_context(|| {
+                format!(
+                    "{}: profiles.{profile}.run_overrides.{}",
+                    self.path.display(),
+                    run.id
+                )
             })?;
         }
         if let Value::Mapping(m) = &mut v {
@@ -255,6 +282,25 @@ profiles:
             Some(100000)
         );
         assert_eq!(e.eval::<usize>("smoke", "samples", 7).unwrap(), 100);
+
+        // Per-run overrides come after the profile's; unknown run ids fail.
+        let text = SPEC.replace(
+            "eval: {samples: 100}",
+            "run_overrides: {a: {lambda: 0.5, model.width: 4}}\n    eval: {samples: 100}",
+        );
+        let e = spec(&text).unwrap();
+        let c = e.run_config(&e.runs[0], "smoke").unwrap();
+        assert_eq!((c.lambda, c.iterations), (0.5, Some(3)));
+        assert!(matches!(
+            c.model,
+            meg_models::config::ModelConfig::Toy { width: 4, .. }
+        ));
+        assert_eq!(e.run_config(&e.runs[0], "paper").unwrap().lambda, 0.1);
+        let err = format!("{:#}", spec(&text.replace("{a: {", "{b: {")).unwrap_err());
+        assert!(
+            err.contains("demo.yaml") && err.contains("run_overrides.b") && err.contains("runs: a"),
+            "{err}"
+        );
         assert_eq!(e.eval::<usize>("paper", "samples", 7).unwrap(), 7);
     }
 

@@ -4,69 +4,20 @@
 //! classifier; the number of distinct digit tuples and KL(model mode
 //! frequencies || uniform) are reported.
 
+use crate::classifier::classifier;
 use crate::samples::{generate, grid, to_unit};
 use crate::spec::Experiment;
-use crate::target::{cached_in, Target};
+use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Context, Result};
 use meg_datasets::stacked::mode_index;
-use meg_datasets::Split;
-use meg_metrics::classifier::{MnistClassifier, TrainConfig};
+use meg_metrics::classifier::MnistClassifier;
 use meg_metrics::modes::{classify_stacks, count_modes, protocol_samples};
-use meg_models::config::{DataConfig, Digits, Objective};
+use meg_models::config::{DataConfig, Objective};
 use meg_reports::plot::{self, LinePlot, Series};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
-use tch::{Kind, Tensor};
-
-/// The classifier for mode counting: the one `meg train-classifier` saved
-/// in the data cache for real data when present, else one trained here
-/// (and kept in `runs/classifier/`).
-fn classifier(t: &Target, dataset: Digits, synthetic: bool) -> Result<(MnistClassifier, Value)> {
-    let name = match dataset {
-        Digits::Mnist => "mnist",
-        Digits::FashionMnist => "fashion-mnist",
-    };
-    if !synthetic {
-        let path = meg_metrics::classifier::default_path(name)?;
-        if path.exists() {
-            let c = MnistClassifier::load(&path, t.opts.device)?;
-            return Ok((c, json!({"source": path.display().to_string()})));
-        }
-    }
-    let cfg = TrainConfig {
-        epochs: t.eval("classifier_epochs", 10)?,
-        lr: t.eval("classifier_lr", TrainConfig::default().lr)?,
-        ..TrainConfig::default()
-    };
-    let dir = t.out.join("runs").join("classifier");
-    let file = dir.join("classifier.safetensors");
-    let key = json!({"dataset": name, "synthetic": synthetic, "train": cfg});
-    let load = |x: &meg_datasets::ImageSet| x.images.to_kind(Kind::Float) / 255.0;
-    let mut fitted = None;
-    let report: Value = cached_in(&dir, "classifier", &key, || {
-        let train = meg_models::data::mnist_split(dataset, Split::Train, synthetic)?;
-        let test = meg_models::data::mnist_split(dataset, Split::Test, synthetic)?;
-        let (c, r) = MnistClassifier::fit(
-            t.opts.device,
-            (&load(&train), &train.labels),
-            (&load(&test), &test.labels),
-            &cfg,
-            |line| eprintln!("[classifier] {line}"),
-        )?;
-        c.save(&file)?;
-        fitted = Some(c);
-        Ok(
-            json!({"source": "trained here", "test_accuracy": r.final_test_accuracy, "epochs": cfg.epochs}),
-        )
-    })?;
-    let c = match fitted {
-        Some(c) => c,
-        None => MnistClassifier::load(&file, t.opts.device)
-            .with_context(|| format!("loading {}", file.display()))?,
-    };
-    Ok((c, report))
-}
+use tch::Tensor;
 
 /// The evaluation settings a profile may give.
 const EVAL_KEYS: &[&str] = &[

@@ -3,12 +3,14 @@
 //! set's statistics are measured on generator samples, and for MEG also on
 //! samples refined by latent-space MALA.
 
+use crate::classifier::classifier;
 use crate::samples::{generate, generate_mala, grid, mala_setting, to_unit};
 use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
-use meg_datasets::Split;
+use meg_datasets::{ImageSet, Split};
+use meg_metrics::classifier::MnistClassifier;
 use meg_metrics::fid::{fid, Stats};
 use meg_metrics::inception::InceptionFid;
 use meg_metrics::inception_score::inception_score;
@@ -27,8 +29,34 @@ struct Quality {
     samples: i64,
 }
 
+/// The network whose features (FID) and logits (IS) measure sample quality.
+enum FeatureNet {
+    /// pytorch-fid's Inception (or its synthetic stand-in), on CIFAR-10.
+    Inception(InceptionFid),
+    /// The Fashion-MNIST / MNIST classifier's penultimate layer and logits:
+    /// the stand-in where CIFAR-10 and the Inception weights are unavailable.
+    Classifier(MnistClassifier),
+}
+
+impl FeatureNet {
+    fn features_and_logits(&self, x_unit: &Tensor, batch: usize) -> Result<(Tensor, Tensor)> {
+        match self {
+            FeatureNet::Inception(n) => n.features_and_logits(x_unit, batch),
+            FeatureNet::Classifier(c) => c.features_and_logits(x_unit, batch),
+        }
+    }
+
+    /// Identifies the weights in cache keys.
+    fn id(&self) -> String {
+        match self {
+            FeatureNet::Inception(n) => n.weights_id().to_string(),
+            FeatureNet::Classifier(_) => "classifier".into(),
+        }
+    }
+}
+
 fn quality(
-    net: &InceptionFid,
+    net: &FeatureNet,
     x: &Tensor,
     train: &Stats,
     splits: usize,
@@ -44,6 +72,21 @@ fn quality(
     })
 }
 
+/// The training images of a run's data: CIFAR-10, or MNIST / Fashion-MNIST
+/// for the classifier-feature stand-in.
+fn real_images(exp: &Experiment, id: &str, data: &DataConfig) -> Result<ImageSet> {
+    match *data {
+        DataConfig::Cifar10 { synthetic } => meg_models::data::cifar10(Split::Train, synthetic),
+        DataConfig::Mnist { dataset, synthetic } => {
+            meg_models::data::mnist_split(dataset, Split::Train, synthetic)
+        }
+        _ => bail!(
+            "{}: run `{id}` must use cifar10 data (or mnist data with `eval.inception: classifier`)",
+            exp.path.display()
+        ),
+    }
+}
+
 /// The evaluation settings a profile may give.
 const EVAL_KEYS: &[&str] = &[
     "inception",
@@ -54,22 +97,22 @@ const EVAL_KEYS: &[&str] = &[
     "train_stats_images",
     "seed",
     "mala",
+    "classifier_epochs",
+    "classifier_lr",
 ];
 
 /// Trains both runs, measures IS / FID and writes the report.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let t = Target::new(exp, opts, EVAL_KEYS)?;
     let weights: String = t.eval("inception", "pytorch-fid".to_string())?;
-    let synthetic_net = match weights.as_str() {
-        "pytorch-fid" => false,
-        "synthetic" => true,
-        other => bail!(
-            "{}: profiles.{}.eval.inception: expected pytorch-fid or synthetic, got `{other}`",
+    if !["pytorch-fid", "synthetic", "classifier"].contains(&weights.as_str()) {
+        bail!(
+            "{}: profiles.{}.eval.inception: expected pytorch-fid, synthetic or classifier, got `{weights}`",
             exp.path.display(),
             t.profile()
-        ),
-    };
-    if !synthetic_net {
+        );
+    }
+    if weights == "pytorch-fid" {
         meg_models::data::require_dataset("inception-fid")?;
     }
     let runs = t.runs()?;
@@ -81,33 +124,55 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let eval_seed: i64 = t.eval("seed", 1234)?;
     let mala = mala_setting(&t, 5, 0.01, 0.2)?;
 
-    let net = if synthetic_net {
-        InceptionFid::synthetic(opts.device)
-    } else {
-        InceptionFid::load_or_default(None, opts.device)?
+    let (net, classifier_report) = match weights.as_str() {
+        "classifier" => {
+            let Some(DataConfig::Mnist { dataset, synthetic }) = runs.first().map(|r| &r.cfg.data)
+            else {
+                bail!(
+                    "{}: profiles.{}.eval.inception: classifier: the runs must use mnist data (MNIST or Fashion-MNIST)",
+                    exp.path.display(),
+                    t.profile()
+                );
+            };
+            let (c, report) = classifier(&t, *dataset, *synthetic)?;
+            (FeatureNet::Classifier(c), Some(report))
+        }
+        "synthetic" => (
+            FeatureNet::Inception(InceptionFid::synthetic(opts.device)),
+            None,
+        ),
+        _ => (
+            FeatureNet::Inception(InceptionFid::load_or_default(None, opts.device)?),
+            None,
+        ),
     };
     let mut per_run = Map::new();
     let mut rows = Vec::new();
     let mut body = String::new();
     let mut train_stats: Option<(Stats, Quality)> = None;
     for run in &runs {
-        let DataConfig::Cifar10 { synthetic } = run.cfg.data else {
+        let real = real_images(exp, &run.id, &run.cfg.data)?;
+        if matches!(net, FeatureNet::Classifier(_))
+            != matches!(run.cfg.data, DataConfig::Mnist { .. })
+        {
             bail!(
-                "{}: run `{}` must use cifar10 data",
+                "{}: run `{}`: `eval.inception: classifier` goes with mnist data, Inception with cifar10 data",
                 exp.path.display(),
                 run.id
             );
-        };
+        }
         let trained = t.train(run, &mut |_, _| {})?;
         if train_stats.is_none() {
-            let real = meg_models::data::cifar10(Split::Train, synthetic)?;
             let m = train_images.unwrap_or(real.len()).min(real.len());
             let x = meg_datasets::images::to_pm1(&real.images.narrow(0, 0, m));
             let (feats, logits) = net.features_and_logits(&to_unit(&x), inception_batch)?;
-            let stats = if !synthetic && !synthetic_net && m == real.len() {
-                net.cifar10_train_stats(inception_batch)?
-            } else {
-                Stats::from_features(&feats)?
+            let stats = match (&net, &run.cfg.data) {
+                (FeatureNet::Inception(n), DataConfig::Cifar10 { synthetic: false })
+                    if weights == "pytorch-fid" && m == real.len() =>
+                {
+                    n.cifar10_train_stats(inception_batch)?
+                }
+                _ => Stats::from_features(&feats)?,
             };
             let (is_mean, is_std) = inception_score(&logits, splits)?;
             let q = Quality {
@@ -121,7 +186,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         }
         let (stats, _) = train_stats.as_ref().expect("set above");
         let model = &trained.model;
-        let key = json!({"samples": n, "seed": eval_seed, "weights": net.weights_id(), "splits": splits, "train_images": train_images, "mala": mala});
+        let key = json!({"samples": n, "seed": eval_seed, "weights": net.id(), "splits": splits, "train_images": train_images, "mala": mala});
         let is_meg = run.cfg.objective == Objective::Meg;
         let (gen_q, mala_q, accept): (Quality, Option<Quality>, Vec<f64>) =
             t.cached(run, "quality", &key, || {
@@ -193,17 +258,26 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     }
     let real = train_stats.map(|(_, q)| q);
     let run_refs: Vec<_> = runs.iter().collect();
+    let features = match weights.as_str() {
+        "synthetic" => "Inception weights SYNTHETIC (deterministic, untrained: a pipeline check, not comparable to the paper)".to_string(),
+        "classifier" => format!(
+            "features and logits of the {} classifier (its 50-unit penultimate layer and 10 logits), NOT Inception: \
+             a stand-in where CIFAR-10 and the Inception weights are unavailable, not comparable to the paper's numbers; classifier {}",
+            runs[0].cfg.data.describe(),
+            serde_json::to_string(&classifier_report)?
+        ),
+        _ => "Inception weights pytorch-fid's pt_inception-2015-12-05".to_string(),
+    };
     let mut text = format!(
-        "IS over {splits} splits and FID against the training-set statistics, from {n} samples each; Inception weights: {}.\n\n",
-        if synthetic_net {
-            "SYNTHETIC (deterministic, untrained: a pipeline check, not comparable to the paper)"
-        } else {
-            "pytorch-fid's pt_inception-2015-12-05"
-        }
+        "Data: {}. IS over {splits} splits and FID against the training-set statistics, from {n} samples each; {features}.\n\n",
+        runs[0].cfg.data.describe()
     );
     text += &t.loss_plot(&run_refs)?;
     text += "\n## Samples\n\n";
     text += &body;
-    let summary = json!({"real_data": real, "mala": mala, "inception": weights});
+    let mut summary = json!({"real_data": real, "mala": mala, "inception": weights});
+    if let Some(c) = classifier_report {
+        summary["classifier"] = c;
+    }
     t.finish(per_run.into(), summary, &rows, &text)
 }

@@ -8,7 +8,6 @@ use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
-use meg_datasets::images::to_pm1;
 use meg_models::config::DataConfig;
 use meg_reports::plot::Series;
 use serde_json::{json, Map};
@@ -31,6 +30,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             digit,
             dataset,
             split_seed,
+            flat,
             synthetic,
         } = run.cfg.data
         else {
@@ -41,7 +41,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             );
         };
         let split = meg_models::data::mnist_holdout(dataset, digit, split_seed, synthetic)?;
-        let test = TestSet::new(to_pm1(&split.test.images), &split.test_anomaly)?;
+        let test = TestSet::holdout(&split, flat)?;
         let n_train = split.train.len() as usize;
         let (evals, model) = train_and_evaluate(&t, run, &test, n_train, last)?;
         let auprc = mean_of(&evals, |e| e.score_norm.auprc);

@@ -156,3 +156,116 @@ fn fig3_and_celeba_write_sample_grids() {
         .join("celeba/smoke/samples_meg_mala.png")
         .is_file());
 }
+
+/// `target`'s quick profile, as its YAML gives it, shrunk to seconds on the
+/// synthetic digits: its overrides, then `shrink` (dotted paths), saved as
+/// the `smoke` profile of a copy of the spec; `eval` entries replace the
+/// quick profile's.
+fn shrunk_quick(target: &str, dir: &Path, shrink: &str, eval: &str) -> Experiment {
+    use serde_yaml_ng::{Mapping, Value as Y};
+    let path = meg_experiments::spec::experiments_dir().join(format!("{target}.yaml"));
+    let mut spec: Y = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let profiles = spec["profiles"].as_mapping_mut().unwrap();
+    let mut quick = profiles[&Y::from("quick")].clone();
+    let over = quick["overrides"].as_mapping_mut().unwrap();
+    let shrink: Mapping = serde_yaml_ng::from_str(shrink).unwrap();
+    over.extend(shrink);
+    let ev = quick["eval"].as_mapping_mut().unwrap();
+    let eval: Mapping = serde_yaml_ng::from_str(eval).unwrap();
+    ev.extend(eval);
+    profiles.insert("smoke".into(), quick);
+    let file = dir.join(format!("{target}.yaml"));
+    std::fs::write(&file, serde_yaml_ng::to_string(&spec).unwrap()).unwrap();
+    Experiment::from_file(&file).unwrap()
+}
+
+fn smoke_opts(reports: &Path) -> Options {
+    tch::set_num_threads(1);
+    Options {
+        profile: "smoke".into(),
+        device: tch::Device::Cpu,
+        reports_dir: reports.to_path_buf(),
+        seeds: None,
+    }
+}
+
+/// The quick profiles of table2, table3 and celeba run on a Fashion-MNIST
+/// stand-in: their configs work end to end (here on synthetic digits) and
+/// the reports say so.
+#[test]
+fn quick_stand_ins_run_the_same_protocols_and_say_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (specs, reports) = (tmp.path().join("specs"), tmp.path().join("reports"));
+    std::fs::create_dir_all(&specs).unwrap();
+    let opts = smoke_opts(&reports);
+
+    // Table 2: IS / FID in the classifier's feature space; MEG keeps its own λ.
+    let e = shrunk_quick(
+        "table2",
+        &specs,
+        "{data.synthetic: true, model.dim: 16, model.z_dim: 16, batch_size: 8, iterations: 3, log_every: 1, checkpoint_every: 3}",
+        "{classifier_epochs: 5, classifier_lr: 0.1, samples: 20, is_splits: 2, batch: 20, inception_batch: 20, mala: {steps: 2, alpha: 0.01, beta: 0.2}}",
+    );
+    let lambdas: Vec<f64> = e
+        .runs
+        .iter()
+        .map(|r| e.run_config(r, "smoke").unwrap().lambda)
+        .collect();
+    assert_eq!(
+        lambdas,
+        [10.0, 0.012755],
+        "WGAN-GP keeps λ = 10, MEG gets 10/784"
+    );
+    let out = meg_experiments::table2::run(&e, &opts).unwrap();
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["summary"]["inception"], "classifier");
+    let acc = r["summary"]["classifier"]["test_accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(acc > 0.5, "classifier on synthetic digits: {acc}");
+    let real_is = r["summary"]["real_data"]["is_mean"].as_f64().unwrap();
+    assert!(
+        (1.0..=10.0).contains(&real_is),
+        "IS over 10 classes: {real_is}"
+    );
+    for key in ["generator", "latent_mala"] {
+        let fid = r["runs"]["meg"][key]["fid"].as_f64().unwrap();
+        assert!(fid.is_finite() && fid > 0.0, "{key}: {fid}");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("NOT Inception") && md.contains("synthetic Fashion-MNIST-format stand-in"),
+        "{md}"
+    );
+
+    // Table 3: a held-out class plays KDD99's anomaly class, re-mixed to 20%.
+    let e = shrunk_quick(
+        "table3",
+        &specs,
+        "{data: {kind: mnist-holdout, digit: 0, dataset: fashion-mnist, flat: true, split_seed: 42, synthetic: true}, epochs: 2, log_every: 4, checkpoint_every: 8}",
+        "{last_epochs: 2}",
+    );
+    let out = meg_experiments::table3::run(&e, &opts).unwrap();
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let run = &r["runs"]["meg-s0"];
+    assert_eq!(run["config"]["model"]["x_dim"], 784);
+    let frac = run["test_anomalies"].as_f64().unwrap() / run["test_examples"].as_f64().unwrap();
+    assert!((frac - 0.2).abs() < 0.01, "anomaly share {frac}");
+    assert_eq!(run["epochs_evaluated"].as_array().unwrap().len(), 2);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("STAND-IN for KDD99"), "{md}");
+
+    // CelebA: 28x28 grids, labelled.
+    let e = shrunk_quick(
+        "celeba",
+        &specs,
+        "{data.synthetic: true, model.dim: 16, model.z_dim: 16, batch_size: 8, iterations: 3, log_every: 1, checkpoint_every: 3}",
+        "{samples: 16, mala: {steps: 2, alpha: 0.01, beta: 0.2}}",
+    );
+    let out = meg_experiments::celeba::run(&e, &opts).unwrap();
+    assert!(out.join("samples_meg_mala.png").is_file());
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("STAND-IN for CelebA"), "{md}");
+}

@@ -105,8 +105,8 @@ impl MnistClassifier {
         self.vs.device()
     }
 
-    /// Log-probabilities `[N, 10]`; dropout is active when `train`.
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+    /// The 50 ReLU activations of `fc1` `[N, 50]` (dropout active when `train`).
+    fn hidden(&self, x: &Tensor, train: bool) -> Tensor {
         let h = self.conv1.forward(x).max_pool2d_default(2).relu();
         let h = self
             .conv2
@@ -114,10 +114,36 @@ impl MnistClassifier {
             .feature_dropout(0.5, train)
             .max_pool2d_default(2)
             .relu();
-        let h = self.fc1.forward(&h.view([-1, 320])).relu();
+        self.fc1.forward(&h.view([-1, 320])).relu()
+    }
+
+    /// Log-probabilities `[N, 10]`; dropout is active when `train`.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let h = self.hidden(x, train);
         self.fc2
             .forward(&h.dropout(0.5, train))
             .log_softmax(1, Kind::Float)
+    }
+
+    /// Features `[N, 50]` (the ReLU activations of `fc1`, the classifier's
+    /// penultimate layer) and class logits `[N, 10]`, both float32 on the CPU,
+    /// for images `[N, 1, 28, 28]` in [0, 1], `batch` at a time (eval mode).
+    /// The stand-in for Inception's pool3 and logits when FID and IS are
+    /// measured in this classifier's feature space.
+    pub fn features_and_logits(&self, images: &Tensor, batch: usize) -> Result<(Tensor, Tensor)> {
+        let size = images.size();
+        if size.len() != 4 || size[1..] != [1, 28, 28] {
+            bail!("expected images of shape [N, 1, 28, 28], got {size:?}");
+        }
+        tch::no_grad(|| {
+            let (mut feats, mut logits) = (Vec::new(), Vec::new());
+            for b in images.split(batch.max(1) as i64, 0) {
+                let h = self.hidden(&b.to_device(self.device()).to_kind(Kind::Float), false);
+                logits.push(self.fc2.forward(&h).to_device(Device::Cpu));
+                feats.push(h.to_device(Device::Cpu));
+            }
+            Ok((Tensor::cat(&feats, 0), Tensor::cat(&logits, 0)))
+        })
     }
 
     /// Predicted digits `[N]` (int64, CPU) for images `[N, 1, 28, 28]` in [0, 1].

@@ -304,6 +304,22 @@ fn classifier_learns_trains_saves_and_counts_stacks() {
     let back = MnistClassifier::load(&path, Device::Cpu).unwrap();
     assert!(back.predict(&tx, 64).equal(&clf.predict(&tx, 64)));
 
+    // Features and logits (the FID/IS stand-in): the logits are the eval-mode
+    // log-probabilities up to their log-normalizer, whatever the batch size.
+    let (f, l) = clf.features_and_logits(&tx, 64).unwrap();
+    assert_eq!((f.size(), l.size()), (vec![200, 50], vec![200, 10]));
+    assert!(f.min().double_value(&[]) >= 0.0, "ReLU features");
+    let logp = tch::no_grad(|| clf.forward_t(&tx, false));
+    assert!(l
+        .log_softmax(1, tch::Kind::Float)
+        .allclose(&logp, 1e-5, 1e-5, false));
+    let (f7, _) = clf.features_and_logits(&tx, 7).unwrap();
+    assert!(f7.allclose(&f, 1e-5, 1e-5, false));
+    let err = clf
+        .features_and_logits(&tx.view([200, 784]), 64)
+        .unwrap_err();
+    assert!(err.to_string().contains("[N, 1, 28, 28]"), "{err}");
+
     // Stacks of 3 channels: channel c of sample i holds digit (i + c) % 10.
     let idx: Vec<i64> = (0..30)
         .flat_map(|i| (0..3).map(move |c| (i + c) % 10))

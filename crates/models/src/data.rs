@@ -262,10 +262,14 @@ pub fn open(cfg: &DataConfig, seed: u64, device: Device) -> Result<Box<dyn DataS
             digit,
             dataset,
             split_seed,
+            flat,
             synthetic,
-        } => Box::new(images(
-            mnist_holdout(*dataset, *digit, *split_seed, *synthetic)?.train,
-        )),
+        } => {
+            let x = mnist_holdout(*dataset, *digit, *split_seed, *synthetic)?
+                .train
+                .float_pm1(device);
+            Box::new(Epochs::new(if *flat { x.flatten(1, -1) } else { x }))
+        }
         DataConfig::Cifar10 { synthetic } => Box::new(images(cifar10(Split::Train, *synthetic)?)),
         DataConfig::Celeba { synthetic } => Box::new(images(celeba(*synthetic)?)),
         DataConfig::Kdd99 {

@@ -1,0 +1,65 @@
+//! The MNIST / Fashion-MNIST classifier the targets share: loaded from the
+//! data cache (`meg train-classifier`) for real data when present, else
+//! trained once per target and kept in `runs/classifier/`.
+
+use crate::target::{cached_in, Target};
+use anyhow::{Context, Result};
+use meg_datasets::Split;
+use meg_metrics::classifier::{MnistClassifier, TrainConfig};
+use meg_models::config::Digits;
+use serde_json::{json, Value};
+use tch::Kind;
+
+/// The MNIST / Fashion-MNIST classifier (mode counting in Table 1, the
+/// feature space of the Fashion-MNIST stand-in for Table 2): the one `meg train-classifier` saved
+/// in the data cache for real data when present, else one trained here
+/// (and kept in `runs/classifier/`).
+pub(crate) fn classifier(
+    t: &Target,
+    dataset: Digits,
+    synthetic: bool,
+) -> Result<(MnistClassifier, Value)> {
+    let name = match dataset {
+        Digits::Mnist => "mnist",
+        Digits::FashionMnist => "fashion-mnist",
+    };
+    if !synthetic {
+        let path = meg_metrics::classifier::default_path(name)?;
+        if path.exists() {
+            let c = MnistClassifier::load(&path, t.opts.device)?;
+            return Ok((c, json!({"source": path.display().to_string()})));
+        }
+    }
+    let cfg = TrainConfig {
+        epochs: t.eval("classifier_epochs", 10)?,
+        lr: t.eval("classifier_lr", TrainConfig::default().lr)?,
+        ..TrainConfig::default()
+    };
+    let dir = t.out.join("runs").join("classifier");
+    let file = dir.join("classifier.safetensors");
+    let key = json!({"dataset": name, "synthetic": synthetic, "train": cfg});
+    let load = |x: &meg_datasets::ImageSet| x.images.to_kind(Kind::Float) / 255.0;
+    let mut fitted = None;
+    let report: Value = cached_in(&dir, "classifier", &key, || {
+        let train = meg_models::data::mnist_split(dataset, Split::Train, synthetic)?;
+        let test = meg_models::data::mnist_split(dataset, Split::Test, synthetic)?;
+        let (c, r) = MnistClassifier::fit(
+            t.opts.device,
+            (&load(&train), &train.labels),
+            (&load(&test), &test.labels),
+            &cfg,
+            |line| eprintln!("[classifier] {line}"),
+        )?;
+        c.save(&file)?;
+        fitted = Some(c);
+        Ok(
+            json!({"source": "trained here", "test_accuracy": r.final_test_accuracy, "epochs": cfg.epochs}),
+        )
+    })?;
+    let c = match fitted {
+        Some(c) => c,
+        None => MnistClassifier::load(&file, t.opts.device)
+            .with_context(|| format!("loading {}", file.display()))?,
+    };
+    Ok((c, report))
+}
