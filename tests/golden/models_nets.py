@@ -372,86 +372,92 @@ def counts(nets):
 
 
 MAX_GRAD_NUMEL = 4096
-out = {}
-N = {"mnist": 3, "cifar": 3, "celeba": 2, "kdd": 5}
-GOLDEN_SIZES = {
-    "mnist": dict(dim=16, z_dim=8, channels=3),
-    "cifar": dict(dim=16, z_dim=8),
-    "celeba": dict(dim=8, z_dim=8),
-    "kdd": dict(dim=0, z_dim=32),
-}
-X_SHAPE = {"mnist": [3, 28, 28], "cifar": [3, 32, 32], "celeba": [3, 64, 64], "kdd": [121]}
 
-for fam, size in GOLDEN_SIZES.items():
-    nets = [net.double() for net in build(fam, **size)]
-    E, G, T = nets
-    with torch.no_grad():
-        for net in nets:
-            for m in net.modules():
-                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
-                    m.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
-                    m.bias.normal_(0.0, 0.1)
-                if isinstance(m, nn.BatchNorm2d):
-                    m.weight.add_(0.1 * torch.randn_like(m.weight))
-                    m.bias.normal_(0.0, 0.1)
-                    m.running_mean.normal_(0.0, 0.1)
-                    m.running_var.uniform_(0.5, 1.5)
-        names = variables(nets)
-        for j, (name, v) in enumerate(names.items()):
-            if fam == "kdd":
-                # Weights U(-1, 1)·sqrt(6 / fan_in) (He scale, as above), biases ·0.1.
-                scale = (6 / v.shape[1]) ** 0.5 if v.dim() == 2 else 0.1
-                v.copy_(pattern(list(v.shape), j) * scale)
-                out[f"{fam}.shape.{name}"] = torch.tensor(list(v.shape))
-            else:
-                v.copy_(torch.round(v * 1e4) / 1e4)
-                out[f"{fam}.{name}"] = v.clone()
-    out[f"{fam}.n_vars"] = torch.tensor(len(names))
-    out[f"{fam}.count"] = torch.tensor(counts(nets))
+def main():
+    out = {}
+    N = {"mnist": 3, "cifar": 3, "celeba": 2, "kdd": 5}
+    GOLDEN_SIZES = {
+        "mnist": dict(dim=16, z_dim=8, channels=3),
+        "cifar": dict(dim=16, z_dim=8),
+        "celeba": dict(dim=8, z_dim=8),
+        "kdd": dict(dim=0, z_dim=32),
+    }
+    X_SHAPE = {"mnist": [3, 28, 28], "cifar": [3, 32, 32], "celeba": [3, 64, 64], "kdd": [121]}
 
-    n, z_dim = N[fam], size["z_dim"]
-    z = torch.round(torch.randn(n, z_dim, dtype=torch.float64) * 1e4) / 1e4
-    x = pattern([n] + X_SHAPE[fam], 1000).requires_grad_(True)
-    energy = E(x)
-    gx, = torch.autograd.grad(energy.sum(), x, create_graph=True)
-    penalty = gx.pow(2).flatten(1).sum(1).mean()
-    e_params = [(k, p) for k, p in E.named_parameters()]
-    grads = torch.autograd.grad(penalty, [p for _, p in e_params], allow_unused=True)
-    for (k, p), g in zip(e_params, grads):
-        if p.numel() <= MAX_GRAD_NUMEL:
-            out[f"{fam}.penalty_grad.E.{k}"] = sig(torch.zeros_like(p) if g is None else g)
-    G.train()
-    g_train = G(z)
-    after = variables(nets)
-    for name in names:
-        if "running_" in name:
-            out[f"{fam}.after.{name}"] = sig(after[name])
-    G.eval()
-    g_eval = G(z)
-    out.update({
-        f"{fam}.z": z,
-        f"{fam}.energy": sig(energy),
-        f"{fam}.statistics": sig(T(x.detach(), z)),
-        f"{fam}.g_train": image_sig(g_train),
-        f"{fam}.g_eval": image_sig(g_eval),
-        f"{fam}.grad_x": image_sig(gx),
-        f"{fam}.penalty": sig(penalty),
-    })
+    for fam, size in GOLDEN_SIZES.items():
+        nets = [net.double() for net in build(fam, **size)]
+        E, G, T = nets
+        with torch.no_grad():
+            for net in nets:
+                for m in net.modules():
+                    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                        fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                        m.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
+                        m.bias.normal_(0.0, 0.1)
+                    if isinstance(m, nn.BatchNorm2d):
+                        m.weight.add_(0.1 * torch.randn_like(m.weight))
+                        m.bias.normal_(0.0, 0.1)
+                        m.running_mean.normal_(0.0, 0.1)
+                        m.running_var.uniform_(0.5, 1.5)
+            names = variables(nets)
+            for j, (name, v) in enumerate(names.items()):
+                if fam == "kdd":
+                    # Weights U(-1, 1)·sqrt(6 / fan_in) (He scale, as above), biases ·0.1.
+                    scale = (6 / v.shape[1]) ** 0.5 if v.dim() == 2 else 0.1
+                    v.copy_(pattern(list(v.shape), j) * scale)
+                    out[f"{fam}.shape.{name}"] = torch.tensor(list(v.shape))
+                else:
+                    v.copy_(torch.round(v * 1e4) / 1e4)
+                    out[f"{fam}.{name}"] = v.clone()
+        out[f"{fam}.n_vars"] = torch.tensor(len(names))
+        out[f"{fam}.count"] = torch.tensor(counts(nets))
 
-# Parameter counts (E, G, T) at the paper's sizes.
-PAPER = {
-    "mnist": dict(dim=512, z_dim=128, channels=3),
-    "mnist1": dict(dim=512, z_dim=128, channels=1),
-    "cifar": dict(dim=512, z_dim=128),
-    "celeba": dict(dim=512, z_dim=128),
-    "kdd": dict(dim=0, z_dim=32),
-}
-for name, size in PAPER.items():
-    fam = "mnist" if name == "mnist1" else name
-    c = counts(build(fam, **size))
-    out[f"paper.{name}.count"] = torch.tensor(c)
-    print(name, "E, G, T parameters:", c)
+        n, z_dim = N[fam], size["z_dim"]
+        z = torch.round(torch.randn(n, z_dim, dtype=torch.float64) * 1e4) / 1e4
+        x = pattern([n] + X_SHAPE[fam], 1000).requires_grad_(True)
+        energy = E(x)
+        gx, = torch.autograd.grad(energy.sum(), x, create_graph=True)
+        penalty = gx.pow(2).flatten(1).sum(1).mean()
+        e_params = [(k, p) for k, p in E.named_parameters()]
+        grads = torch.autograd.grad(penalty, [p for _, p in e_params], allow_unused=True)
+        for (k, p), g in zip(e_params, grads):
+            if p.numel() <= MAX_GRAD_NUMEL:
+                out[f"{fam}.penalty_grad.E.{k}"] = sig(torch.zeros_like(p) if g is None else g)
+        G.train()
+        g_train = G(z)
+        after = variables(nets)
+        for name in names:
+            if "running_" in name:
+                out[f"{fam}.after.{name}"] = sig(after[name])
+        G.eval()
+        g_eval = G(z)
+        out.update({
+            f"{fam}.z": z,
+            f"{fam}.energy": sig(energy),
+            f"{fam}.statistics": sig(T(x.detach(), z)),
+            f"{fam}.g_train": image_sig(g_train),
+            f"{fam}.g_eval": image_sig(g_eval),
+            f"{fam}.grad_x": image_sig(gx),
+            f"{fam}.penalty": sig(penalty),
+        })
 
-dump("models_nets.json", out, sizes=GOLDEN_SIZES, batch=N, paper_sizes=PAPER,
-     source="ritheshkumar95/energy_based_generative_models@b4a8d82 networks/*.py")
+    # Parameter counts (E, G, T) at the paper's sizes.
+    PAPER = {
+        "mnist": dict(dim=512, z_dim=128, channels=3),
+        "mnist1": dict(dim=512, z_dim=128, channels=1),
+        "cifar": dict(dim=512, z_dim=128),
+        "celeba": dict(dim=512, z_dim=128),
+        "kdd": dict(dim=0, z_dim=32),
+    }
+    for name, size in PAPER.items():
+        fam = "mnist" if name == "mnist1" else name
+        c = counts(build(fam, **size))
+        out[f"paper.{name}.count"] = torch.tensor(c)
+        print(name, "E, G, T parameters:", c)
+
+    dump("models_nets.json", out, sizes=GOLDEN_SIZES, batch=N, paper_sizes=PAPER,
+         source="ritheshkumar95/energy_based_generative_models@b4a8d82 networks/*.py")
+
+
+if __name__ == "__main__":
+    main()
