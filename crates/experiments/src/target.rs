@@ -211,6 +211,12 @@ impl<'a> Target<'a> {
         body: &str,
     ) -> Result<PathBuf> {
         let p = self.exp.profile(self.profile())?;
+        // Training time summed over runs (kept across resumed invocations,
+        // unlike the wall time of this invocation).
+        let train_seconds: f64 = runs
+            .as_object()
+            .map(|m| m.values().filter_map(|r| r["train_seconds"].as_f64()).sum())
+            .unwrap_or(0.0);
         let doc = json!({
             "target": self.exp.target,
             "profile": self.profile(),
@@ -218,6 +224,7 @@ impl<'a> Target<'a> {
             "eval": serde_json::to_value(&p.eval)?,
             "provenance": meg_nn::Provenance::collect(self.opts.device),
             "wall_seconds": self.t0.elapsed().as_secs_f64(),
+            "train_seconds": train_seconds,
             "finished": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             "runs": runs,
             "summary": summary,

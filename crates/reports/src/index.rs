@@ -45,6 +45,9 @@ pub struct Entry {
     /// `YYYY-MM-DD HH:MM UTC`, or the `finished` string as written.
     pub date: Option<String>,
     pub wall_seconds: Option<f64>,
+    /// Training time summed over the target's runs (`train_seconds`), which
+    /// a resumed or re-evaluated invocation keeps.
+    pub train_seconds: Option<f64>,
     /// `<target>/<profile>/report.md`, when it exists.
     pub report: Option<String>,
 }
@@ -83,6 +86,7 @@ fn entry(reports_dir: &Path, target: &str, profile: &str) -> Result<Entry> {
         status: Status::Missing,
         date: None,
         wall_seconds: None,
+        train_seconds: None,
         report: reports_dir.join(&report).is_file().then_some(report),
     };
     if results.is_file() {
@@ -92,6 +96,7 @@ fn entry(reports_dir: &Path, target: &str, profile: &str) -> Result<Entry> {
             .with_context(|| format!("parsing {}", results.display()))?;
         e.status = Status::Complete;
         e.wall_seconds = v["wall_seconds"].as_f64();
+        e.train_seconds = v["train_seconds"].as_f64();
         e.date = match &v["finished"] {
             Value::String(s) => Some(s.clone()),
             f => f
@@ -118,6 +123,7 @@ pub fn render(entries: &[Entry]) -> String {
                 e.status.as_str().to_string(),
                 e.date.clone().unwrap_or_else(|| "—".into()),
                 e.wall_seconds.map_or_else(|| "—".into(), duration),
+                e.train_seconds.map_or_else(|| "—".into(), duration),
                 e.report
                     .as_ref()
                     .map_or_else(|| "—".into(), |r| format!("[report]({r})")),
@@ -126,10 +132,19 @@ pub fn render(entries: &[Entry]) -> String {
         .collect();
     let mut s = String::from(
         "# Reports\n\nEvery target × profile of this directory. complete: `results.json` written; \
-         partial: started, no results yet; missing: not run.\n\n",
+         partial: started, no results yet; missing: not run. Wall time: the last invocation (re-running a \
+         finished target only re-evaluates it); training: the sum of its runs' training times.\n\n",
     );
     s += &crate::markdown::table(
-        &["target", "profile", "status", "date", "wall time", "report"],
+        &[
+            "target",
+            "profile",
+            "status",
+            "date",
+            "wall time",
+            "training",
+            "report",
+        ],
         &rows,
     );
     s
@@ -207,7 +222,7 @@ mod tests {
         put(
             root,
             "fig2/quick/results.json",
-            &json!({"wall_seconds": 533.86, "provenance": {"unix_time": 1_795_970_963u64}})
+            &json!({"wall_seconds": 533.86, "train_seconds": 1200.0, "provenance": {"unix_time": 1_795_970_963u64}})
                 .to_string(),
         );
         put(root, "fig2/quick/report.md", "# fig2\n");
@@ -224,21 +239,21 @@ mod tests {
         let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
         assert_eq!(
             rows[0],
-            "| target | profile | status | date | wall time | report |"
+            "| target | profile | status | date | wall time | training | report |"
         );
         assert_eq!(
             rows[1],
-            "| fig2 | smoke | complete | 2026-12-01T10:00:00Z | 4.2 s | — |"
+            "| fig2 | smoke | complete | 2026-12-01T10:00:00Z | 4.2 s | — | — |"
         );
         assert_eq!(
             rows[2],
-            "| fig2 | quick | complete | 2026-11-29 16:49 UTC | 8 min 54 s | [report](fig2/quick/report.md) |"
+            "| fig2 | quick | complete | 2026-11-29 16:49 UTC | 8 min 54 s | 20 min 00 s | [report](fig2/quick/report.md) |"
         );
-        assert_eq!(rows[3], "| fig2 | paper | missing | — | — | — |");
-        assert_eq!(rows[4], "| table1 | smoke | missing | — | — | — |");
+        assert_eq!(rows[3], "| fig2 | paper | missing | — | — | — | — |");
+        assert_eq!(rows[4], "| table1 | smoke | missing | — | — | — | — |");
         assert_eq!(rows[6].split(" | ").nth(2), Some("partial"));
         assert!(rows[6].contains(" UTC |"), "{}", rows[6]);
-        assert_eq!(rows[7], "| table9 | smoke | missing | — | — | — |");
+        assert_eq!(rows[7], "| table9 | smoke | missing | — | — | — | — |");
         assert_eq!(rows.len(), 10, "{md}");
         assert!(!md.contains("hashes"));
     }
