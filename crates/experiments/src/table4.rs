@@ -44,6 +44,9 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let test = TestSet::holdout(&split, flat)?;
         let n_train = split.train.len() as usize;
         let (evals, model) = train_and_evaluate(&t, run, &test, n_train, last)?;
+        let anomalies = test.labels.iter().filter(|&&l| l).count();
+        // A score that ignores the input has an AUPRC equal to the anomaly share.
+        let chance = anomalies as f64 / test.labels.len() as f64;
         let auprc = mean_of(&evals, |e| e.score_norm.auprc);
         let auprc_energy = mean_of(&evals, |e| e.energy.auprc);
         rows.push(t.row(&format!("MEG, digit {digit}"), "AUPRC", auprc, None));
@@ -53,13 +56,19 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             auprc_energy,
             None,
         ));
+        rows.push(t.row(
+            &format!("chance (anomaly share), digit {digit}"),
+            "AUPRC",
+            chance,
+            None,
+        ));
         curves.push(Series {
             name: format!("digit {digit}"),
             points: pr_curve(&model, &test)?,
         });
         summary.insert(
             format!("digit_{digit}"),
-            json!({"auprc_score_norm": auprc, "auprc_energy": auprc_energy}),
+            json!({"auprc_score_norm": auprc, "auprc_energy": auprc_energy, "chance": chance}),
         );
         per_run.insert(
             run.id.clone(),
@@ -69,6 +78,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 "digit": digit,
                 "train_examples": n_train,
                 "test_examples": test.labels.len(),
+                "test_anomalies": anomalies,
                 "epochs_evaluated": evals,
                 "auprc_score_norm": auprc,
                 "auprc_energy": auprc_energy,
@@ -81,7 +91,8 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut body = format!(
         "AUPRC is the trapezoid area under scikit-learn's precision_recall_curve, with the score norm \
          ||∇E(x)||² (the paper's decision function for KDD) and, as a second row, the raw energy; each \
-         run's value is the mean over its last {last} epochs.\n\n"
+         run's value is the mean over its last {last} epochs. The chance rows give the AUPRC of a score \
+         that ignores the input: the share of anomalies in that digit's test set.\n\n"
     );
     body += &pr;
     body += &t.loss_plot(&run_refs)?;
