@@ -124,14 +124,15 @@ fn epoch_end(run: &Run, e: u64, data_len: usize) -> u64 {
 /// Trains `run` (an `epochs` run) and evaluates it on `test` at the end of
 /// each of its last `last` epochs; each evaluation is stored in
 /// `runs/<id>/epoch-<e>.json` as it is made, so an interrupted run keeps
-/// them. Returns the evaluations, oldest first, and the trained model.
+/// them. Returns the evaluations, oldest first, the trained model and its
+/// training seconds (over all segments of the run).
 pub fn train_and_evaluate(
     target: &Target,
     run: &Run,
     test: &TestSet,
     data_len: usize,
     last: u64,
-) -> Result<(Vec<EpochEval>, Model)> {
+) -> Result<(Vec<EpochEval>, Model, f64)> {
     let Some(epochs) = run.cfg.epochs else {
         bail!(
             "run `{}`: anomaly runs are measured per epoch: give `epochs`, not `iterations`",
@@ -175,7 +176,7 @@ pub fn train_and_evaluate(
         })?;
         evals.push(ev);
     }
-    Ok((evals, trained.model))
+    Ok((evals, trained.model, trained.seconds))
 }
 
 /// Mean of a metric over evaluations.

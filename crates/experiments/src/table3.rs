@@ -55,7 +55,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 run.id
             ),
         };
-        let (evals, model) = train_and_evaluate(&t, run, &test, n_train, last)?;
+        let (evals, model, train_seconds) = train_and_evaluate(&t, run, &test, n_train, last)?;
         if curves.is_empty() {
             curves.push(Series {
                 name: run.id.clone(),
@@ -67,6 +67,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             json!({
                 "config": run.cfg,
                 "seed": run.cfg.seed,
+                "train_seconds": train_seconds,
                 "train_examples": n_train,
                 "test_examples": test.labels.len(),
                 "test_anomalies": test.labels.iter().filter(|&&l| l).count(),

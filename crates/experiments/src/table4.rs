@@ -43,7 +43,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let split = meg_models::data::mnist_holdout(dataset, digit, split_seed, synthetic)?;
         let test = TestSet::holdout(&split, flat)?;
         let n_train = split.train.len() as usize;
-        let (evals, model) = train_and_evaluate(&t, run, &test, n_train, last)?;
+        let (evals, model, train_seconds) = train_and_evaluate(&t, run, &test, n_train, last)?;
         let anomalies = test.labels.iter().filter(|&&l| l).count();
         // A score that ignores the input has an AUPRC equal to the anomaly share.
         let chance = anomalies as f64 / test.labels.len() as f64;
@@ -75,6 +75,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             json!({
                 "config": run.cfg,
                 "seed": run.cfg.seed,
+                "train_seconds": train_seconds,
                 "digit": digit,
                 "train_examples": n_train,
                 "test_examples": test.labels.len(),

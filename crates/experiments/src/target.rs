@@ -213,10 +213,13 @@ impl<'a> Target<'a> {
         let p = self.exp.profile(self.profile())?;
         // Training time summed over runs (kept across resumed invocations,
         // unlike the wall time of this invocation).
-        let train_seconds: f64 = runs
-            .as_object()
-            .map(|m| m.values().filter_map(|r| r["train_seconds"].as_f64()).sum())
-            .unwrap_or(0.0);
+        let train_seconds: Option<f64> = runs.as_object().and_then(|m| {
+            let t: Vec<f64> = m
+                .values()
+                .filter_map(|r| r["train_seconds"].as_f64())
+                .collect();
+            (!t.is_empty()).then(|| t.iter().fold(0.0, |a, b| a + b))
+        });
         let doc = json!({
             "target": self.exp.target,
             "profile": self.profile(),
