@@ -10,6 +10,7 @@ use crate::target::{mean_std, Target};
 use crate::Options;
 use anyhow::{bail, Context, Result};
 use meg_models::config::DataConfig;
+use meg_models::data::holdout_of;
 use meg_reports::plot::Series;
 use serde_json::{json, Map};
 use std::path::PathBuf;
@@ -38,14 +39,8 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             }
             // The stand-in where KDD99 is unavailable: a held-out image class
             // plays "normal.", re-mixed to 20% of the test set as in KDD99.
-            DataConfig::MnistHoldout {
-                digit,
-                dataset,
-                split_seed,
-                flat,
-                synthetic,
-            } => {
-                let split = meg_models::data::mnist_holdout(dataset, digit, split_seed, synthetic)?;
+            DataConfig::MnistHoldout { split_seed, .. } => {
+                let (split, flat) = holdout_of(&run.cfg.data).expect("mnist-holdout data")?;
                 let test = TestSet::holdout(&split, flat)?.remix(0.2, split_seed)?;
                 (test, split.train.len() as usize)
             }

@@ -8,7 +8,7 @@ use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
-use meg_models::config::DataConfig;
+use meg_models::data::holdout_of;
 use meg_reports::plot::Series;
 use serde_json::{json, Map};
 use std::path::PathBuf;
@@ -26,21 +26,15 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut curves = Vec::new();
     let mut summary = Map::new();
     for run in &runs {
-        let DataConfig::MnistHoldout {
-            digit,
-            dataset,
-            split_seed,
-            flat,
-            synthetic,
-        } = run.cfg.data
-        else {
+        let Some(holdout) = holdout_of(&run.cfg.data) else {
             bail!(
                 "{}: run `{}` must use mnist-holdout data",
                 exp.path.display(),
                 run.id
             );
         };
-        let split = meg_models::data::mnist_holdout(dataset, digit, split_seed, synthetic)?;
+        let (split, flat) = holdout?;
+        let digit = split.digit;
         let test = TestSet::holdout(&split, flat)?;
         let n_train = split.train.len() as usize;
         let (evals, model, train_seconds) = train_and_evaluate(&t, run, &test, n_train, last)?;

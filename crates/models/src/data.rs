@@ -150,6 +150,21 @@ pub fn mnist_holdout(dataset: Digits, digit: i64, seed: u64, synth: bool) -> Res
     holdout_split(&pool, digit, seed)
 }
 
+/// For `mnist-holdout` data: its held-out-class split, and whether its
+/// images are flattened to vectors; `None` for other data.
+pub fn holdout_of(cfg: &DataConfig) -> Option<Result<(Holdout, bool)>> {
+    match *cfg {
+        DataConfig::MnistHoldout {
+            digit,
+            dataset,
+            split_seed,
+            flat,
+            synthetic,
+        } => Some(mnist_holdout(dataset, digit, split_seed, synthetic).map(|h| (h, flat))),
+        _ => None,
+    }
+}
+
 /// The Table 3 KDD99 data for `DataConfig::Kdd99`.
 pub fn kdd99(scaling: KddScaling, seed: u64, synth: bool) -> Result<Kdd99> {
     let opts = KddOptions {
@@ -258,17 +273,10 @@ pub fn open(cfg: &DataConfig, seed: u64, device: Device) -> Result<Box<dyn DataS
         DataConfig::Mnist { dataset, synthetic } => {
             Box::new(images(mnist_split(*dataset, Split::Train, *synthetic)?))
         }
-        DataConfig::MnistHoldout {
-            digit,
-            dataset,
-            split_seed,
-            flat,
-            synthetic,
-        } => {
-            let x = mnist_holdout(*dataset, *digit, *split_seed, *synthetic)?
-                .train
-                .float_pm1(device);
-            Box::new(Epochs::new(if *flat { x.flatten(1, -1) } else { x }))
+        DataConfig::MnistHoldout { .. } => {
+            let (split, flat) = holdout_of(cfg).expect("mnist-holdout data")?;
+            let x = split.train.float_pm1(device);
+            Box::new(Epochs::new(if flat { x.flatten(1, -1) } else { x }))
         }
         DataConfig::Cifar10 { synthetic } => Box::new(images(cifar10(Split::Train, *synthetic)?)),
         DataConfig::Celeba { synthetic } => Box::new(images(celeba(*synthetic)?)),
