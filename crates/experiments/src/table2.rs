@@ -32,10 +32,10 @@ struct Quality {
 /// The network whose features (FID) and logits (IS) measure sample quality.
 enum FeatureNet {
     /// pytorch-fid's Inception (or its synthetic stand-in), on CIFAR-10.
-    Inception(InceptionFid),
+    Inception(Box<InceptionFid>),
     /// The Fashion-MNIST / MNIST classifier's penultimate layer and logits:
     /// the stand-in where CIFAR-10 and the Inception weights are unavailable.
-    Classifier(MnistClassifier),
+    Classifier(Box<MnistClassifier>),
 }
 
 impl FeatureNet {
@@ -135,14 +135,14 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 );
             };
             let (c, report) = classifier(&t, *dataset, *synthetic)?;
-            (FeatureNet::Classifier(c), Some(report))
+            (FeatureNet::Classifier(Box::new(c)), Some(report))
         }
         "synthetic" => (
-            FeatureNet::Inception(InceptionFid::synthetic(opts.device)),
+            FeatureNet::Inception(Box::new(InceptionFid::synthetic(opts.device))),
             None,
         ),
         _ => (
-            FeatureNet::Inception(InceptionFid::load_or_default(None, opts.device)?),
+            FeatureNet::Inception(Box::new(InceptionFid::load_or_default(None, opts.device)?)),
             None,
         ),
     };

@@ -115,6 +115,7 @@ pub fn train_with(
     after_iteration: &mut dyn FnMut(u64, &Model),
 ) -> Result<Trained> {
     cfg.validate()?;
+    meg_nn::reuse_freed_memory();
     let dir = &opts.out_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let ckpt_path = dir.join(checkpoint::FILE);
@@ -275,7 +276,6 @@ fn iteration(
     model.e_vs.freeze();
     let mut g_terms = None;
     for _ in 0..cfg.k_g {
-        opt_gt.zero_grad();
         let z = model.sample_z(n);
         let t = match cfg.objective {
             Objective::Meg => {
@@ -284,14 +284,12 @@ fn iteration(
             }
             Objective::WganGp => objectives::wgan_generator(model, &z),
         };
-        t.loss.backward();
-        opt_gt.step();
+        opt_gt.step_with(&param_grads(&t.loss, opt_gt));
         g_terms = Some(t);
     }
     model.e_vs.unfreeze();
     let mut e_terms = None;
     for _ in 0..cfg.k_e {
-        opt_e.zero_grad();
         let x_real = source.next_batch(n);
         let x_fake = tch::no_grad(|| model.generate(&model.sample_z(n), true));
         let t = match cfg.objective {
@@ -301,11 +299,17 @@ fn iteration(
                 objectives::wgan_critic(model, &x_real, &x_fake, &alpha, cfg.lambda)
             }
         };
-        t.loss.backward();
-        opt_e.step();
+        opt_e.step_with(&param_grads(&t.loss, opt_e));
         e_terms = Some(t);
     }
     (g_terms.expect("k_g >= 1"), e_terms.expect("k_e >= 1"))
+}
+
+/// d loss / d p for the parameters of `opt`, returned rather than accumulated
+/// into `.grad` (no zeroing, no accumulation, and no gradient for leaves
+/// such as the real batch of the score penalty, which no optimizer updates).
+fn param_grads(loss: &Tensor, opt: &Adam) -> Vec<Tensor> {
+    Tensor::run_backward(&[loss], opt.params(), false, false)
 }
 
 /// Removes temporary files that an interrupted atomic write left behind.

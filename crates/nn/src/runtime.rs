@@ -38,6 +38,39 @@ pub fn set_threads_from_env() -> Result<i32> {
     Ok(tch::get_num_threads())
 }
 
+/// Lets glibc's malloc keep freed memory for reuse (once per process): a
+/// training step allocates and frees the same activation-sized buffers over
+/// and over, and with glibc's defaults each one above its (adaptive) mmap
+/// threshold comes back from the kernel as fresh zeroed pages, a page fault
+/// per 4 KiB. Buffers up to 32 MiB are then served from the heap, which is
+/// trimmed only past 512 MiB free at its top. A `GLIBC_TUNABLES` or
+/// `MALLOC_*_` setting in the environment wins (nothing is changed then).
+pub fn reuse_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let set_by_user = std::env::vars_os().any(|(k, v)| {
+                let (k, v) = (k.to_string_lossy(), v.to_string_lossy());
+                (k == "GLIBC_TUNABLES" && v.contains("malloc")) || k.starts_with("MALLOC_")
+            });
+            if set_by_user {
+                return;
+            }
+            extern "C" {
+                fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+            }
+            const M_TRIM_THRESHOLD: std::ffi::c_int = -1;
+            const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+            // SAFETY: mallopt only adjusts allocator parameters; both values are in range.
+            unsafe {
+                mallopt(M_MMAP_THRESHOLD, 32 << 20);
+                mallopt(M_TRIM_THRESHOLD, 512 << 20);
+            }
+        });
+    }
+}
+
 /// What the running process's libtorch reports about itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuntimeInfo {

@@ -2,8 +2,8 @@
 //! (same layer order, same variable names) and the DCGAN-style E, G and T
 //! assembled from it.
 
-use super::mlp::{Act, Mlp};
-use super::StatisticsNet;
+use super::mlp::{leaky_relu_grad, output_grad, Act, Mlp};
+use super::{EnergyNet, StatisticsNet};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -19,9 +19,17 @@ pub(super) enum ConvInit {
     Dcgan,
 }
 
+/// Stride and padding of a [`Layer::Conv`] (square, dilation 1, one group,
+/// zero padding: what [`meg_nn::conv2d`] builds).
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    stride: i64,
+    padding: i64,
+}
+
 #[derive(Debug)]
 enum Layer {
-    Conv(nn::Conv2D),
+    Conv(nn::Conv2D, Geom),
     ConvT(nn::ConvTranspose2D),
     Bn(nn::BatchNorm),
     Act(Act),
@@ -39,7 +47,7 @@ impl ModuleT for Seq {
         let mut h = x.shallow_clone();
         for l in &self.0 {
             h = match l {
-                Layer::Conv(c) => c.forward(&h),
+                Layer::Conv(c, _) => c.forward(&h),
                 Layer::ConvT(c) => c.forward(&h),
                 Layer::Bn(b) => b.forward_t(&h, train),
                 // Never the first layer (see `SeqBuilder::finish`): `h` is our own intermediate.
@@ -47,6 +55,67 @@ impl ModuleT for Seq {
             };
         }
         h
+    }
+}
+
+/// What the input gradient of [`Seq::forward_recorded`]'s first rows needs.
+enum Saved<'a> {
+    /// A convolution, and the spatial size of its input.
+    Conv(&'a nn::Conv2D, Geom, [i64; 2]),
+    /// A leaky ReLU's input (first rows, outside the graph) and slope.
+    LeakyRelu(Tensor, f64),
+}
+
+impl Seq {
+    /// `forward_t` (the trunk has no BatchNorm) recording what
+    /// [`Seq::input_grad`] needs for the first `n` rows; `None` unless every
+    /// layer is a convolution or a leaky ReLU.
+    fn forward_recorded(&self, x: &Tensor, n: i64) -> Option<(Tensor, Vec<Saved<'_>>)> {
+        let mut saved = Vec::with_capacity(self.0.len());
+        let mut h = x.shallow_clone();
+        for l in &self.0 {
+            h = match l {
+                Layer::Conv(c, geom) => {
+                    let s = h.size();
+                    saved.push(Saved::Conv(c, *geom, [s[2], s[3]]));
+                    c.forward(&h)
+                }
+                Layer::Act(a @ Act::LeakyRelu(slope)) => {
+                    saved.push(Saved::LeakyRelu(h.detach().narrow(0, 0, n), *slope));
+                    a.apply(h)
+                }
+                _ => return None,
+            };
+        }
+        Some((h, saved))
+    }
+
+    /// Backpropagates `g` (gradient at the output, first rows) to the input:
+    /// a transposed convolution per convolution (what convolution_backward
+    /// computes for the input), the leaky ReLU's mask per activation.
+    fn input_grad(saved: &[Saved], mut g: Tensor) -> Tensor {
+        for s in saved.iter().rev() {
+            g = match s {
+                Saved::LeakyRelu(pre, slope) => leaky_relu_grad(&g, pre, *slope),
+                Saved::Conv(c, Geom { stride, padding }, input) => {
+                    let w = c.ws.size();
+                    let out = g.size();
+                    // The output padding that restores the input size: (in + 2p - k) mod s.
+                    let op =
+                        |i: usize| input[i] - ((out[2 + i] - 1) * stride - 2 * padding + w[2 + i]);
+                    g.conv_transpose2d(
+                        &c.ws,
+                        None::<Tensor>,
+                        [*stride, *stride],
+                        [*padding, *padding],
+                        [op(0), op(1)],
+                        1,
+                        [1, 1],
+                    )
+                }
+            };
+        }
+        g
     }
 }
 
@@ -83,7 +152,13 @@ impl<'a> SeqBuilder<'a> {
     pub(super) fn conv(&mut self, i: i64, o: i64, k: i64, s: i64, p: i64) -> &mut Self {
         let c = meg_nn::conv2d(self.next_path(), i, o, k, s, p);
         self.dcgan(&c.ws, 0.0);
-        self.layers.push(Layer::Conv(c));
+        self.layers.push(Layer::Conv(
+            c,
+            Geom {
+                stride: s,
+                padding: p,
+            },
+        ));
         self
     }
 
@@ -145,6 +220,17 @@ impl ModuleT for ConvEncoder {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         self.expand
             .forward(&self.main.forward_t(x, train).flatten(1, -1))
+    }
+}
+
+impl EnergyNet for ConvEncoder {
+    fn energy_and_input_grad(&self, x: &Tensor, n: i64) -> Option<(Tensor, Tensor)> {
+        let (h, saved) = self.main.forward_recorded(x, n)?;
+        let out = self.expand.forward(&h.flatten(1, -1));
+        let mut shape = h.size();
+        shape[0] = n;
+        let g = output_grad(&self.expand.ws, n).reshape(&shape[..]);
+        Some((out, Seq::input_grad(&saved, g)))
     }
 }
 

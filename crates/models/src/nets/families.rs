@@ -7,11 +7,11 @@
 
 use super::conv::{ConvEncoder, ConvGenerator, ConvInit, ConvStatistics, Seq, SeqBuilder};
 use super::mlp::{Act, ConcatStatistics, Mlp};
-use super::StatisticsNet;
+use super::{EnergyNet, StatisticsNet};
 use tch::nn::{self, ModuleT};
 
 /// E, G and T of one model.
-pub(super) type Nets = (Box<dyn ModuleT>, Box<dyn ModuleT>, Box<dyn StatisticsNet>);
+pub(super) type Nets = (Box<dyn EnergyNet>, Box<dyn ModuleT>, Box<dyn StatisticsNet>);
 
 /// The variable stores of E, G and T.
 pub(super) struct Stores<'a> {

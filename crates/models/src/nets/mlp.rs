@@ -1,6 +1,6 @@
 //! Fully connected networks: the toy and KDD99 families, and T's classifier head.
 
-use super::StatisticsNet;
+use super::{EnergyNet, StatisticsNet};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -63,6 +63,42 @@ impl ModuleT for Mlp {
             h = l.forward(&self.act.apply(h));
         }
         h
+    }
+}
+
+/// `d Σ_{i<n} out_i / d h` for `out = h W^T + b`: the rows of `ones · W`.
+pub(super) fn output_grad(w: &Tensor, n: i64) -> Tensor {
+    let s = w.size();
+    if s[0] == 1 {
+        w.expand([n, s[1]], false)
+    } else {
+        Tensor::ones([n, s[0]], (w.kind(), w.device())).mm(w)
+    }
+}
+
+/// The input gradient through a leaky ReLU whose input was `pre` (outside the graph).
+pub(super) fn leaky_relu_grad(g: &Tensor, pre: &Tensor, slope: f64) -> Tensor {
+    pre.leaky_relu_backward(g, slope, false)
+}
+
+impl EnergyNet for Mlp {
+    fn energy_and_input_grad(&self, x: &Tensor, n: i64) -> Option<(Tensor, Tensor)> {
+        let Act::LeakyRelu(slope) = self.act else {
+            return None;
+        };
+        let mut pre = Vec::with_capacity(self.layers.len());
+        let mut h = self.layers[0].forward(x);
+        for l in &self.layers[1..] {
+            pre.push(h.detach().narrow(0, 0, n));
+            h = l.forward(&self.act.apply(h));
+        }
+        let (last, rest) = self.layers.split_last().expect("at least one layer");
+        // addmm's input gradient, grad · W, layer by layer.
+        let mut g = output_grad(&last.ws, n);
+        for (l, a) in rest.iter().zip(&pre).rev() {
+            g = leaky_relu_grad(&g, a, slope).mm(&l.ws);
+        }
+        Some((h, g))
     }
 }
 

@@ -19,6 +19,23 @@ pub trait StatisticsNet: Debug + Send {
     fn forward_t(&self, x: &Tensor, z: &Tensor, train: bool) -> Tensor;
 }
 
+/// E(x), one value per example (the output's trailing axes are size 1).
+pub trait EnergyNet: ModuleT {
+    /// `E(x)` on all of `x`, and `d Σ_{i<n} E(x_i) / d x_{0..n}` (the score of
+    /// the first `n` rows) as a differentiable function of the weights, as
+    /// autograd's `create_graph` input gradient would give it, but computed by
+    /// an explicit backward pass of ordinary ops (masks of the activations
+    /// taken outside the graph, as their derivatives are 0 almost everywhere).
+    /// Its own backward then runs each layer's efficient kernels (a transposed
+    /// convolution's weight gradient instead of the swapped, dilated
+    /// convolution libtorch's convolution double backward computes). `None`
+    /// where the net has layers this pass does not cover; E has no BatchNorm,
+    /// so rows are independent and `x` may stack several batches.
+    fn energy_and_input_grad(&self, _x: &Tensor, _n: i64) -> Option<(Tensor, Tensor)> {
+        None
+    }
+}
+
 /// E, G and T with their variable stores.
 pub struct Model {
     pub config: ModelConfig,
@@ -26,7 +43,7 @@ pub struct Model {
     pub e_vs: nn::VarStore,
     pub g_vs: nn::VarStore,
     pub t_vs: nn::VarStore,
-    e: Box<dyn ModuleT>,
+    e: Box<dyn EnergyNet>,
     g: Box<dyn ModuleT>,
     t: Box<dyn StatisticsNet>,
 }
@@ -83,6 +100,23 @@ impl Model {
     /// E(x), one scalar per example: shape `[N]`.
     pub fn energy(&self, x: &Tensor, train: bool) -> Tensor {
         self.e.forward_t(x, train).reshape([-1])
+    }
+
+    /// `(E(x_real), E(x_fake), ∇_x Σ E(x_real))` from one forward pass over the
+    /// stacked batches, the score differentiable in E's weights (see
+    /// [`EnergyNet::energy_and_input_grad`]); `None` if E's layers are not
+    /// covered (the caller then uses autograd). The inputs carry no graph.
+    pub fn energy_and_score(
+        &self,
+        x_real: &Tensor,
+        x_fake: &Tensor,
+    ) -> Option<(Tensor, Tensor, Tensor)> {
+        let n = x_real.size()[0];
+        let x = Tensor::cat(&[x_real.detach(), x_fake.detach()], 0);
+        let (e, score) = self.e.energy_and_input_grad(&x, n)?;
+        let e = e.reshape([-1]);
+        let total = e.size()[0];
+        Some((e.narrow(0, 0, n), e.narrow(0, n, total - n), score))
     }
 
     /// G(z).
