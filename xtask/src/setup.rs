@@ -202,33 +202,37 @@ fn cached_or_install() -> Result<Libtorch> {
 /// of `cargo xtask bench` import them. Installed once into the venv, pinned
 /// so that torch stays at 2.11.0.
 fn ensure_reference_packages(python: &Path) -> Result<()> {
-    let present = Command::new(python)
-        .args([
-            "-c",
-            "import numpy, scipy, sklearn, safetensors, torchvision, pytorch_fid",
-        ])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let present = succeeds(Command::new(python).args([
+        "-c",
+        "import numpy, scipy, sklearn, safetensors, torchvision, pytorch_fid",
+    ]));
     if present {
         return Ok(());
     }
     let req = crate::util::workspace_root().join("tests/golden/requirements.txt");
     eprintln!("installing the reference packages of {}", req.display());
-    run_status(
-        Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--progress-bar",
-                "off",
-                "-r",
-            ])
-            .arg(&req),
-    )
-    .context("pip could not install the reference packages; check network access to PyPI")
+    run_status(pip_install(python).arg("-r").arg(&req))
+        .context("pip could not install the reference packages; check network access to PyPI")
+}
+
+/// Whether `cmd` runs and exits with success (its output discarded).
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// `python -m pip install` without the version check and progress bar; the
+/// caller adds what to install.
+fn pip_install(python: &Path) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+    ]);
+    cmd
 }
 
 fn install_venv(cache: &Path, venv: &Path) -> Result<()> {
@@ -242,11 +246,7 @@ fn install_venv(cache: &Path, venv: &Path) -> Result<()> {
             py.to_string_lossy()
         );
     }
-    let ok = Command::new(&py)
-        .args(["-c", "import venv, ensurepip"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let ok = succeeds(Command::new(&py).args(["-c", "import venv, ensurepip"]));
     if !ok {
         bail!(
             "python3 has no working `venv` module (ensurepip is missing): \
@@ -262,27 +262,15 @@ fn install_venv(cache: &Path, venv: &Path) -> Result<()> {
     eprintln!("creating a Python venv at {}", partial.display());
     run_status(Command::new(&py).args(["-m", "venv"]).arg(&partial))?;
     let vpy = partial.join("bin").join("python");
-    let pip_ok = Command::new(&vpy)
-        .args(["-m", "pip", "--version"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let pip_ok = succeeds(Command::new(&vpy).args(["-m", "pip", "--version"]));
     if !pip_ok {
         bail!(
             "the new venv has no pip: install `python3-pip` and `python3-venv` (Debian) and rerun"
         );
     }
     eprintln!("installing torch=={TORCH_VERSION} from PyPI (about 3 GB with its CUDA libraries)");
-    run_status(Command::new(&vpy).args([
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--progress-bar",
-        "off",
-        &format!("torch=={TORCH_VERSION}"),
-    ]))
-    .context("pip could not install torch; check network access to PyPI")?;
+    run_status(pip_install(&vpy).arg(format!("torch=={TORCH_VERSION}")))
+        .context("pip could not install torch; check network access to PyPI")?;
     std::fs::rename(&partial, venv)
         .with_context(|| format!("renaming {} to {}", partial.display(), venv.display()))?;
     // A venv records its own path in scripts; the interpreter itself still works after the

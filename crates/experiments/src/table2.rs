@@ -73,17 +73,14 @@ fn quality(
 }
 
 /// The training images of a run's data: CIFAR-10, or MNIST / Fashion-MNIST
-/// for the classifier-feature stand-in.
-fn real_images(exp: &Experiment, id: &str, data: &DataConfig) -> Result<ImageSet> {
+/// for the classifier-feature stand-in (other data is rejected before).
+fn real_images(data: &DataConfig) -> Result<ImageSet> {
     match *data {
-        DataConfig::Cifar10 { synthetic } => meg_models::data::cifar10(Split::Train, synthetic),
         DataConfig::Mnist { dataset, synthetic } => {
             meg_models::data::mnist_split(dataset, Split::Train, synthetic)
         }
-        _ => bail!(
-            "{}: run `{id}` must use cifar10 data (or mnist data with `eval.inception: classifier`)",
-            exp.path.display()
-        ),
+        DataConfig::Cifar10 { synthetic } => meg_models::data::cifar10(Split::Train, synthetic),
+        _ => bail!("expected cifar10 or mnist data"),
     }
 }
 
@@ -151,10 +148,16 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut body = String::new();
     let mut train_stats: Option<(Stats, Quality)> = None;
     for run in &runs {
-        let real = real_images(exp, &run.id, &run.cfg.data)?;
-        if matches!(net, FeatureNet::Classifier(_))
-            != matches!(run.cfg.data, DataConfig::Mnist { .. })
-        {
+        let classifier_data = match run.cfg.data {
+            DataConfig::Mnist { .. } => true,
+            DataConfig::Cifar10 { .. } => false,
+            _ => bail!(
+                "{}: run `{}` must use cifar10 data (or mnist data with `eval.inception: classifier`)",
+                exp.path.display(),
+                run.id
+            ),
+        };
+        if matches!(net, FeatureNet::Classifier(_)) != classifier_data {
             bail!(
                 "{}: run `{}`: `eval.inception: classifier` goes with mnist data, Inception with cifar10 data",
                 exp.path.display(),
@@ -163,6 +166,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         }
         let trained = t.train(run, &mut |_, _| {})?;
         if train_stats.is_none() {
+            let real = real_images(&run.cfg.data)?;
             let m = train_images.unwrap_or(real.len()).min(real.len());
             let x = meg_datasets::images::to_pm1(&real.images.narrow(0, 0, m));
             let (feats, logits) = net.features_and_logits(&to_unit(&x), inception_batch)?;
