@@ -5,7 +5,8 @@ autograd.grad for the score penalty, pytorch-fid's InceptionV3), at the same siz
   .torch-venv/bin/python crates/bench/bench.py [NAME ...] [--device cpu|cuda]
         [--warmup W] [--iters N] [--smoke] [--flops]
 
-Threads: MEG_THREADS (torch.set_num_threads), as meg-bench. Prints one line per workload,
+Threads: MEG_THREADS (torch.set_num_threads), as meg-bench; MEG_CUDNN_BENCHMARK=1 sets
+torch.backends.cudnn.benchmark, as it does for meg-bench. Prints one line per workload,
 `bench-result workload=... unit=... value=MEDIAN samples=... threads=... device=...
 libtorch=... params=E,G,T`, the format `cargo xtask bench` reads from both programs.
 
@@ -398,6 +399,8 @@ def main():
     a = p.parse_args()
     if os.environ.get("MEG_THREADS"):
         torch.set_num_threads(int(os.environ["MEG_THREADS"]))
+    if os.environ.get("MEG_CUDNN_BENCHMARK", "0") == "1":
+        torch.backends.cudnn.benchmark = True
     device = torch.device(a.device)
     warmup, iters = (0, 1) if a.smoke else (a.warmup, a.iters)
     for name in a.names:

@@ -65,8 +65,16 @@ pub fn run(args: Args) -> Result<()> {
         }
         Command::Check(c) => {
             let (reports, lock) = c.paths();
-            for t in hashes::check(&reports, &lock, &c.profile)? {
-                println!("{t} ({}): OK", c.profile);
+            for (t, how) in hashes::check(&reports, &lock, &c.profile)? {
+                match how {
+                    hashes::Match::Exact => println!("{t} ({}): OK", c.profile),
+                    hashes::Match::Tolerance { differing, worst } => println!(
+                        "{t} ({}): OK within the cross-CPU tolerance ({differing} value(s) \
+                         differ, at most {:.2}%; the lock was written on another CPU kind)",
+                        c.profile,
+                        worst * 100.0
+                    ),
+                }
             }
         }
     }

@@ -53,14 +53,18 @@ fn fid_and_features_match_pytorch_fid() {
             ("logits", &logits),
         ] {
             let want = g.get(&format!("{what}_{name}"), Kind::Float).unwrap();
-            // float32 through ~100 layers: close, not bit-equal.
-            let c = closeness(&got.squeeze_dim(0), &want, 1e-3, 1e-4);
+            // float32 through ~100 layers: close, not bit-equal. Our BatchNorm is
+            // folded into the convolutions, pytorch-fid's is not: each float32
+            // pass is about as far from the float64 one (pool3 of a/000.png:
+            // max abs 8.9e-3 for pytorch-fid, 7.3e-3 folded; relative norm
+            // 5.3e-4 and 5.5e-4), and 3.3e-3 (max abs) apart.
+            let c = closeness(&got.squeeze_dim(0), &want, 5e-3, 5e-3);
             assert!(c <= 1.0, "{what} of {file}: worst error ratio {c}");
         }
     }
     let a0 = g.get("pool3_a0", Kind::Float).unwrap();
     assert!(
-        closeness(&fa.get(0), &a0, 1e-3, 1e-4) <= 1.0,
+        closeness(&fa.get(0), &a0, 5e-3, 5e-3) <= 1.0,
         "batched features differ"
     );
     // uint8 images are divided by 255: the same features as the float image.

@@ -12,4 +12,4 @@ pub use init::{batch_norm1d, batch_norm2d, conv2d, conv_transpose2d, linear};
 pub mod act;
 pub use act::leaky_relu;
 pub use provenance::Provenance;
-pub use runtime::{parse_device, reuse_freed_memory, set_threads_from_env, RuntimeInfo};
+pub use runtime::{cpu_kind, parse_device, reuse_freed_memory, set_threads_from_env, RuntimeInfo};

@@ -6,10 +6,13 @@ use std::path::PathBuf;
 use tch::Device;
 
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available, else CPU).
+/// For CUDA, `MEG_CUDNN_BENCHMARK=1` lets cuDNN time its convolution
+/// algorithms per shape and keep the fastest (`torch.backends.cudnn.benchmark`).
 pub fn parse_device(s: &str) -> Result<Device> {
     Ok(match s {
         "cpu" => Device::Cpu,
-        "auto" => Device::cuda_if_available(),
+        "auto" if tch::Cuda::is_available() => cuda(0)?,
+        "auto" => Device::Cpu,
         "cuda" => cuda(0)?,
         _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(i)) => cuda(i)?,
@@ -23,7 +26,50 @@ fn cuda(i: usize) -> Result<Device> {
     if i >= n {
         bail!("device cuda:{i} requested but libtorch sees {n} CUDA device(s)");
     }
+    match std::env::var("MEG_CUDNN_BENCHMARK").as_deref() {
+        Err(_) | Ok("0") => {}
+        Ok("1") => tch::Cuda::cudnn_set_benchmark(true),
+        Ok(v) => bail!("MEG_CUDNN_BENCHMARK=`{v}`: expected 0 or 1"),
+    }
     Ok(Device::Cuda(i))
+}
+
+/// The CPU kind, as far as it changes floating-point results: the vendor and
+/// the vector extensions libtorch's and MKL's kernels dispatch on, e.g.
+/// `GenuineIntel avx2 avx512f amx_tile` (from `/proc/cpuinfo`; the
+/// architecture name elsewhere).
+pub fn cpu_kind() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpu_kind_of(&info).unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+fn cpu_kind_of(cpuinfo: &str) -> Option<String> {
+    const ISA: [&str; 6] = [
+        "avx2",
+        "avx512f",
+        "avx512_vnni",
+        "avx512_bf16",
+        "amx_tile",
+        "asimd",
+    ];
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    let vendor =
+        field("vendor_id").or_else(|| field("CPU implementer").map(|v| format!("arm-{v}")))?;
+    let flags = field("flags")
+        .or_else(|| field("Features"))
+        .unwrap_or_default();
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    let mut kind = vendor;
+    for isa in ISA.iter().filter(|i| flags.contains(i)) {
+        kind += " ";
+        kind += isa;
+    }
+    Some(kind)
 }
 
 /// Sets libtorch's intra-op thread count from `MEG_THREADS` when set; returns
@@ -127,4 +173,26 @@ fn version_near(lib: &std::path::Path) -> Option<String> {
     s.lines()
         .find_map(|l| l.strip_prefix("__version__ = "))
         .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_kind_names_vendor_and_vector_extensions() {
+        let amd = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma\n\
+                   processor\t: 1\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma\n";
+        assert_eq!(cpu_kind_of(amd).unwrap(), "AuthenticAMD avx2");
+        let intel =
+            "vendor_id : GenuineIntel\nflags : avx2 avx512f avx512_bf16 amx_tile avx512_vnni\n";
+        assert_eq!(
+            cpu_kind_of(intel).unwrap(),
+            "GenuineIntel avx2 avx512f avx512_vnni avx512_bf16 amx_tile"
+        );
+        let arm = "CPU implementer\t: 0x41\nFeatures\t: fp asimd crc32\n";
+        assert_eq!(cpu_kind_of(arm).unwrap(), "arm-0x41 asimd");
+        assert_eq!(cpu_kind_of(""), None);
+        assert!(!cpu_kind().is_empty());
+    }
 }

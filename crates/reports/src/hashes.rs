@@ -11,7 +11,7 @@
 //! reports directory checked need not be the one holding the lock (`cargo
 //! xtask verify` reproduces into a temporary directory).
 
-use crate::canonical;
+use crate::canonical::{self, Difference};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,22 +28,37 @@ const HEADER: &str = "\
 # keys sorted, floats at 4 significant digits, times/dates/provenance/paths left out).
 # The canonical results themselves are in hashes/<target>.<profile>.json beside this file.
 # Written by `meg hashes update` (or `cargo xtask verify --update`); checked by `cargo xtask verify`.
+# `@cpu`: the CPU kind the results were computed on; on another kind (other kernels, other
+# rounding) values are compared within a tolerance instead of by hash.
 # <target> <profile> <sha256>
 ";
 
-/// The entries of a lock file: (target, profile) → hex sha256.
+/// Relative tolerance of a value checked on another CPU kind than the lock's.
+pub const CROSS_CPU_RTOL: f64 = 0.05;
+/// Absolute tolerance of a value checked on another CPU kind than the lock's.
+pub const CROSS_CPU_ATOL: f64 = 0.01;
+
+/// The entries of a lock file: (target, profile) → hex sha256, and the CPU
+/// kind they were computed on (an `@cpu <kind>` line).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lock {
     pub entries: BTreeMap<(String, String), String>,
+    pub cpu: Option<String>,
 }
 
 impl Lock {
     /// Parses lock text; errors name the line.
     pub fn parse(text: &str) -> Result<Self> {
-        let mut entries = BTreeMap::new();
+        let (mut entries, mut cpu) = (BTreeMap::new(), None);
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(kind) = line.strip_prefix("@cpu") {
+                if cpu.replace(kind.trim().to_string()).is_some() {
+                    bail!("line {}: a second `@cpu` line", i + 1);
+                }
                 continue;
             }
             let fields: Vec<&str> = line.split_whitespace().collect();
@@ -61,7 +76,7 @@ impl Lock {
                 bail!("line {}: a second entry for {target} {profile}", i + 1);
             }
         }
-        Ok(Lock { entries })
+        Ok(Lock { entries, cpu })
     }
 
     /// Reads a lock file.
@@ -74,6 +89,9 @@ impl Lock {
     /// The lock file's text: the comment header, then sorted entries.
     pub fn render(&self) -> String {
         let mut s = HEADER.to_string();
+        if let Some(cpu) = &self.cpu {
+            s += &format!("@cpu {cpu}\n");
+        }
         for ((target, profile), hash) in &self.entries {
             s += &format!("{target} {profile} {hash}\n");
         }
@@ -149,11 +167,17 @@ pub struct Update {
 /// each canonical snapshot and the lock (entries of other profiles are kept;
 /// entries of this profile whose target has no results are removed).
 pub fn update(reports: &Path, lock_path: &Path, profile: &str) -> Result<Update> {
+    update_on(reports, lock_path, profile, &meg_nn::cpu_kind())
+}
+
+/// [`update`], recording `cpu` as the lock's CPU kind.
+pub fn update_on(reports: &Path, lock_path: &Path, profile: &str, cpu: &str) -> Result<Update> {
     let mut lock = if lock_path.exists() {
         Lock::read(lock_path)?
     } else {
         Lock::default()
     };
+    lock.cpu = Some(cpu.to_string());
     let targets = targets_with_results(reports, profile)?;
     if targets.is_empty() {
         bail!(
@@ -193,11 +217,45 @@ pub fn update(reports: &Path, lock_path: &Path, profile: &str) -> Result<Update>
     Ok(up)
 }
 
+/// The relative difference of a numeric difference within the cross-CPU
+/// tolerance (`|a - e| <= atol + rtol * max(|a|, |e|)`), else `None`.
+fn within_tolerance(d: &Difference) -> Option<f64> {
+    let (e, a) = (d.expected.as_ref()?.as_f64()?, d.actual.as_ref()?.as_f64()?);
+    let (gap, scale) = ((a - e).abs(), a.abs().max(e.abs()));
+    (gap <= CROSS_CPU_ATOL + CROSS_CPU_RTOL * scale).then(|| gap / scale.max(f64::MIN_POSITIVE))
+}
+
+/// How a target's results matched the lock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Match {
+    /// Same canonical hash.
+    Exact,
+    /// Checked on another CPU kind than the lock's: `differing` values differ,
+    /// each within [`CROSS_CPU_RTOL`] / [`CROSS_CPU_ATOL`]; `worst` is the
+    /// largest relative difference.
+    Tolerance { differing: usize, worst: f64 },
+}
+
 /// Checks every target locked under `profile` against `reports`, and that
-/// every target there is locked. Returns the targets that match; the error
-/// names each failing target with both hashes and the metrics that differ.
-pub fn check(reports: &Path, lock_path: &Path, profile: &str) -> Result<Vec<String>> {
+/// every target there is locked. On the lock's CPU kind (or a lock without
+/// one) hashes must be equal; on another kind each value must be within
+/// [`CROSS_CPU_RTOL`] relative or [`CROSS_CPU_ATOL`] absolute of the locked
+/// one, and everything else equal. Returns each matching target and how it
+/// matched; the error names each failing target with both hashes and the
+/// metrics that differ.
+pub fn check(reports: &Path, lock_path: &Path, profile: &str) -> Result<Vec<(String, Match)>> {
+    check_on(reports, lock_path, profile, &meg_nn::cpu_kind())
+}
+
+/// [`check`] as if run on CPU kind `cpu`.
+pub fn check_on(
+    reports: &Path,
+    lock_path: &Path,
+    profile: &str,
+    cpu: &str,
+) -> Result<Vec<(String, Match)>> {
     let lock = Lock::read(lock_path)?;
+    let other_cpu = lock.cpu.as_deref().filter(|l| *l != cpu);
     let present = targets_with_results(reports, profile)?;
     if present.is_empty() && lock.targets(profile).is_empty() {
         bail!(
@@ -234,15 +292,36 @@ pub fn check(reports: &Path, lock_path: &Path, profile: &str) -> Result<Vec<Stri
         let actual = read_json(&results_path(reports, t, profile))?;
         let hash = canonical::hash(&actual);
         if hash == locked {
-            ok.push(t.clone());
+            ok.push((t.clone(), Match::Exact));
             continue;
+        }
+        let snap = snapshot_path(lock_path, t, profile);
+        let expected = read_json(&snap);
+        if let (Some(_), Ok(expected)) = (other_cpu, &expected) {
+            if canonical::hash(expected) == locked {
+                let diffs = canonical::diff(expected, &actual);
+                let rel: Vec<Option<f64>> = diffs.iter().map(within_tolerance).collect();
+                if rel.iter().all(Option::is_some) {
+                    let worst = rel.into_iter().flatten().fold(0.0, f64::max);
+                    let differing = diffs.len();
+                    ok.push((t.clone(), Match::Tolerance { differing, worst }));
+                    continue;
+                }
+            }
         }
         let mut msg = format!(
             "{t} ({profile}): hash changed\n  locked: {locked}\n  now:    {hash}  ({})",
             results_path(reports, t, profile).display()
         );
-        let snap = snapshot_path(lock_path, t, profile);
-        match read_json(&snap) {
+        if let Some(lock_cpu) = other_cpu {
+            msg += &format!(
+                "\n  the lock was written on CPU `{lock_cpu}`, this is `{cpu}`: differences \
+                 beyond {}% relative and {} absolute are marked `>`",
+                CROSS_CPU_RTOL * 100.0,
+                CROSS_CPU_ATOL
+            );
+        }
+        match expected {
             Err(e) => msg += &format!("\n  cannot list the differing metrics: {e:#}"),
             Ok(expected) => {
                 if canonical::hash(&expected) != locked {
@@ -251,14 +330,23 @@ pub fn check(reports: &Path, lock_path: &Path, profile: &str) -> Result<Vec<Stri
                         snap.display()
                     );
                 }
-                let diffs = canonical::diff(&expected, &actual);
+                let mut diffs = canonical::diff(&expected, &actual);
+                if other_cpu.is_some() {
+                    // The ones beyond tolerance first: they are the failure.
+                    diffs.sort_by_key(|d| within_tolerance(d).is_some());
+                }
                 msg += &format!(
                     "\n  {} difference(s) (expected = {}):",
                     diffs.len(),
                     snap.display()
                 );
                 for d in diffs.iter().take(MAX_LISTED_DIFFERENCES) {
-                    msg += &format!("\n    {d}");
+                    let mark = match (other_cpu, within_tolerance(d)) {
+                        (Some(_), None) => "> ",
+                        (Some(_), Some(_)) => "  ",
+                        (None, _) => "",
+                    };
+                    msg += &format!("\n    {mark}{d}");
                 }
                 if diffs.len() > MAX_LISTED_DIFFERENCES {
                     msg += &format!(
@@ -309,12 +397,14 @@ mod tests {
             lock.entries
                 .insert((t.into(), p.into()), h.repeat(64).to_string());
         }
+        lock.cpu = Some("GenuineIntel avx2 avx512f".into());
         let text = lock.render();
         assert!(text.starts_with("# "));
         let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             body,
             [
+                "@cpu GenuineIntel avx2 avx512f".to_string(),
                 format!("fig2 paper {}", "c".repeat(64)),
                 format!("fig2 smoke {}", "a".repeat(64)),
                 format!("table3 smoke {}", "b".repeat(64)),
@@ -326,6 +416,68 @@ mod tests {
         assert!(err.contains("line 2"), "{err}");
         let err = Lock::parse("fig2 smoke xyz\n").unwrap_err().to_string();
         assert!(err.contains("not a hex sha256"), "{err}");
+        let err = Lock::parse("@cpu a\n@cpu b\n").unwrap_err().to_string();
+        assert!(err.contains("line 2: a second `@cpu`"), "{err}");
+        assert_eq!(Lock::parse("# old lock\n").unwrap().cpu, None);
+    }
+
+    #[test]
+    fn another_cpu_kind_is_checked_within_tolerance_the_same_kind_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reports, lock) = (dir.path().join("reports"), dir.path().join("hashes.lock"));
+        let results = |kl: f64, count: u64| {
+            json!({"target": "fig2", "runs": {"swissroll": {"kl_data_model": kl, "modes": count},
+                   "8gaussians": {"kl_data_model": 0.25}}})
+        };
+        write_results(&reports, "fig2", &results(2.0, 7));
+        update_on(&reports, &lock, SMOKE, "AuthenticAMD avx2").unwrap();
+
+        // 3% off: exact on the lock's CPU kind fails, another kind passes.
+        write_results(&reports, "fig2", &results(2.06, 7));
+        let err = format!(
+            "{:#}",
+            check_on(&reports, &lock, SMOKE, "AuthenticAMD avx2").unwrap_err()
+        );
+        assert!(
+            err.contains("hash changed") && !err.contains("lock was written"),
+            "{err}"
+        );
+        let ok = check_on(&reports, &lock, SMOKE, "GenuineIntel avx2 avx512f").unwrap();
+        let [(t, Match::Tolerance { differing, worst })] = &ok[..] else {
+            panic!("{ok:?}")
+        };
+        assert_eq!((t.as_str(), *differing), ("fig2", 1));
+        assert!((worst - 0.06 / 2.06).abs() < 1e-3, "{worst}");
+
+        // Beyond tolerance (6% and +0.12), or a changed count, fails and is marked.
+        write_results(&reports, "fig2", &results(2.12, 7));
+        let err = format!(
+            "{:#}",
+            check_on(&reports, &lock, SMOKE, "GenuineIntel").unwrap_err()
+        );
+        assert!(
+            err.contains("written on CPU `AuthenticAMD avx2`, this is `GenuineIntel`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("> runs.swissroll.kl_data_model: expected 2.0, got 2.12"),
+            "{err}"
+        );
+        write_results(&reports, "fig2", &results(2.0, 9));
+        let err = format!(
+            "{:#}",
+            check_on(&reports, &lock, SMOKE, "GenuineIntel").unwrap_err()
+        );
+        assert!(
+            err.contains("> runs.swissroll.modes: expected 7, got 9"),
+            "{err}"
+        );
+
+        // Small absolute differences of values near zero are within tolerance.
+        let near_zero = json!({"target": "fig2", "runs": {"swissroll": {"kl_data_model": 2.0, "modes": 7},
+                               "8gaussians": {"kl_data_model": 0.259}}});
+        write_results(&reports, "fig2", &near_zero);
+        assert!(check_on(&reports, &lock, SMOKE, "GenuineIntel").is_ok());
     }
 
     #[test]
@@ -349,8 +501,16 @@ mod tests {
         let mut again = fig2(2.160941);
         again["wall_seconds"] = json!(99.0);
         write_results(&reports, "fig2", &again);
-        assert_eq!(check(&reports, &lock, SMOKE).unwrap(), ["fig2"]);
+        assert_eq!(
+            check(&reports, &lock, SMOKE).unwrap(),
+            [("fig2".to_string(), Match::Exact)]
+        );
         assert_eq!(update(&reports, &lock, SMOKE).unwrap().unchanged, ["fig2"]);
+        assert_eq!(
+            Lock::read(&lock).unwrap().cpu,
+            Some(meg_nn::cpu_kind()),
+            "update records the CPU kind"
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl ModuleT for Seq {
         let mut h = x.shallow_clone();
         for l in &self.0 {
             h = match l {
-                Layer::Conv(c, _) => c.forward(&h),
+                Layer::Conv(c, geom) => conv(c, *geom, &h),
                 Layer::ConvT(c) => c.forward(&h),
                 Layer::Bn(b) => b.forward_t(&h, train),
                 // Never the first layer (see `SeqBuilder::finish`): `h` is our own intermediate.
@@ -78,7 +78,7 @@ impl Seq {
                 Layer::Conv(c, geom) => {
                     let s = h.size();
                     saved.push(Saved::Conv(c, *geom, [s[2], s[3]]));
-                    c.forward(&h)
+                    conv(c, *geom, &h)
                 }
                 Layer::Act(a @ Act::LeakyRelu(slope)) => {
                     saved.push(Saved::LeakyRelu(h.detach().narrow(0, 0, n), *slope));
@@ -97,6 +97,9 @@ impl Seq {
         for s in saved.iter().rev() {
             g = match s {
                 Saved::LeakyRelu(pre, slope) => leaky_relu_grad(&g, pre, *slope),
+                Saved::Conv(c, geom, input) if gemm_pays(g.device(), g.size()[2] * g.size()[3]) => {
+                    conv_input_grad_gemm(c, *geom, &g, *input)
+                }
                 Saved::Conv(c, Geom { stride, padding }, input) => {
                     let w = c.ws.size();
                     let out = g.size();
@@ -117,6 +120,65 @@ impl Seq {
         }
         g
     }
+}
+
+/// Whether a convolution with `positions` output positions on `device` runs
+/// faster as one matrix product over im2col columns than through libtorch's
+/// convolution: on the CPU, for outputs of at most 2x2 positions (the last
+/// conv of the 28x28 trunks). There oneDNN's backward pass reaches a third
+/// of the GEMM rate (the 5x5 kernel mostly covers padding), while the GEMM
+/// form's backward (a GEMM and col2im) runs about twice as fast at the same
+/// FLOPs; for larger outputs the column matrices cost more than they save.
+fn gemm_pays(device: tch::Device, positions: i64) -> bool {
+    device == tch::Device::Cpu && positions <= 4
+}
+
+/// `c.forward(x)`, computed as im2col and one matrix product where
+/// [`gemm_pays`] (the same sums, in another order); autograd differentiates
+/// either form.
+fn conv(c: &nn::Conv2D, Geom { stride, padding }: Geom, x: &Tensor) -> Tensor {
+    let (s, w) = (x.size(), c.ws.size());
+    let out = |i: usize| (s[2 + i] + 2 * padding - w[2 + i]) / stride + 1;
+    let (oh, ow) = (out(0), out(1));
+    if !gemm_pays(x.device(), oh * ow) {
+        return c.forward(x);
+    }
+    let (n, o) = (s[0], w[0]);
+    // [N, C·k·k, L] → [N·L, C·k·k]: one row per output position.
+    let cols = x
+        .im2col([w[2], w[3]], [1, 1], [padding, padding], [stride, stride])
+        .transpose(1, 2)
+        .reshape([n * oh * ow, -1]);
+    let wt = c.ws.view([o, -1]).tr();
+    let y = match &c.bs {
+        Some(b) => b.addmm(&cols, &wt),
+        None => cols.mm(&wt),
+    };
+    y.view([n, oh, ow, o]).permute([0, 3, 1, 2])
+}
+
+/// The input gradient of a convolution from its output gradient `g`, as
+/// col2im of one matrix product (what [`conv`]'s GEMM form backpropagates).
+fn conv_input_grad_gemm(
+    c: &nn::Conv2D,
+    Geom { stride, padding }: Geom,
+    g: &Tensor,
+    input: [i64; 2],
+) -> Tensor {
+    let (s, w) = (g.size(), c.ws.size());
+    let (n, o, l) = (s[0], s[1], s[2] * s[3]);
+    g.permute([0, 2, 3, 1])
+        .reshape([n * l, o])
+        .mm(&c.ws.view([o, -1]))
+        .view([n, l, -1])
+        .transpose(1, 2)
+        .col2im(
+            input,
+            [w[2], w[3]],
+            [1, 1],
+            [padding, padding],
+            [stride, stride],
+        )
 }
 
 /// Builds a [`Seq`] under one variable path.
@@ -293,5 +355,50 @@ impl ModuleT for ConvGenerator {
         let [c, h, w] = self.seed;
         let x = self.expand.forward(z).view([-1, c, h, w]);
         self.main.forward_t(&x, train)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// The GEMM form of a small-output convolution against libtorch's
+    /// convolution, in float64: output, input and parameter gradients, and
+    /// the explicit input gradient.
+    #[test]
+    fn gemm_convolution_equals_libtorch_convolution() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        // The last conv of the 28x28 trunk: 4x4 → 2x2, kernel 5, stride 2, padding 2.
+        let c = meg_nn::conv2d(vs.root() / "c", 6, 7, 5, 2, 2);
+        let geom = Geom {
+            stride: 2,
+            padding: 2,
+        };
+        let mut vs = vs;
+        vs.double();
+        let x = Tensor::randn([3, 6, 4, 4], (Kind::Double, Device::Cpu)).set_requires_grad(true);
+        let ours = conv(&c, geom, &x);
+        let want = c.forward(&x);
+        assert_eq!(ours.size(), [3, 7, 2, 2]);
+        assert!(gemm_pays(Device::Cpu, 4) && !gemm_pays(Device::Cpu, 16));
+        let close = |what: &str, a: &Tensor, b: &Tensor| {
+            let err = (a - b).abs().max().double_value(&[]);
+            assert!(err < 1e-12, "{what}: max difference {err}");
+        };
+        close("output", &ours, &want);
+        let g = Tensor::randn([3, 7, 2, 2], (Kind::Double, Device::Cpu));
+        let inputs = [&x, &c.ws, c.bs.as_ref().unwrap()];
+        let a = Tensor::run_backward(&[(&ours * &g).sum(Kind::Double)], &inputs, false, false);
+        let b = Tensor::run_backward(&[(&want * &g).sum(Kind::Double)], &inputs, false, false);
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            close(&format!("gradient {i}"), a, b);
+        }
+        close(
+            "explicit input gradient",
+            &conv_input_grad_gemm(&c, geom, &g, [4, 4]),
+            &b[0],
+        );
     }
 }
