@@ -167,3 +167,39 @@ fn unknown_target_and_profile_are_named() {
         "{err}"
     );
 }
+
+/// A `meg` binary reads `experiments/` from the checkout it is run in (the
+/// current directory or an ancestor holding `Cargo.toml` and `experiments/`),
+/// or from `MEG_WORKSPACE`, not only from the tree it was built from: here a
+/// broken spec in such a checkout is the one that fails.
+#[test]
+fn a_binary_reads_the_checkout_it_runs_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("checkout");
+    std::fs::create_dir_all(ws.join("experiments")).unwrap();
+    std::fs::write(ws.join("Cargo.toml"), "[workspace]\n").unwrap();
+    std::fs::write(
+        ws.join("experiments").join("fig2.yaml"),
+        "defaults: [unclosed\n",
+    )
+    .unwrap();
+    let spec = ws.join("experiments").join("fig2.yaml");
+    let reports = tmp.path().join("reports");
+    for (cwd, env) in [
+        (ws.join("experiments"), None),
+        (tmp.path().to_path_buf(), Some(&ws)),
+    ] {
+        let mut c = reproduce("fig2", &reports);
+        c.current_dir(&cwd).env_remove("MEG_WORKSPACE");
+        if let Some(ws) = env {
+            c.env("MEG_WORKSPACE", ws);
+        }
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(&spec.display().to_string()),
+            "run in {} (MEG_WORKSPACE {env:?}): {err}",
+            cwd.display()
+        );
+    }
+}
