@@ -218,7 +218,7 @@ impl<'a> Target<'a> {
                 .values()
                 .filter_map(|r| r["train_seconds"].as_f64())
                 .collect();
-            (!t.is_empty()).then(|| t.iter().fold(0.0, |a, b| a + b))
+            (!t.is_empty()).then(|| t.iter().sum())
         });
         let doc = json!({
             "target": self.exp.target,

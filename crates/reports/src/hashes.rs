@@ -171,7 +171,7 @@ pub fn update(reports: &Path, lock_path: &Path, profile: &str) -> Result<Update>
 }
 
 /// [`update`], recording `cpu` as the lock's CPU kind.
-pub fn update_on(reports: &Path, lock_path: &Path, profile: &str, cpu: &str) -> Result<Update> {
+fn update_on(reports: &Path, lock_path: &Path, profile: &str, cpu: &str) -> Result<Update> {
     let mut lock = if lock_path.exists() {
         Lock::read(lock_path)?
     } else {
@@ -248,7 +248,7 @@ pub fn check(reports: &Path, lock_path: &Path, profile: &str) -> Result<Vec<(Str
 }
 
 /// [`check`] as if run on CPU kind `cpu`.
-pub fn check_on(
+fn check_on(
     reports: &Path,
     lock_path: &Path,
     profile: &str,
@@ -296,17 +296,23 @@ pub fn check_on(
             continue;
         }
         let snap = snapshot_path(lock_path, t, profile);
-        let expected = read_json(&snap);
-        if let (Some(_), Ok(expected)) = (other_cpu, &expected) {
-            if canonical::hash(expected) == locked {
-                let diffs = canonical::diff(expected, &actual);
-                let rel: Vec<Option<f64>> = diffs.iter().map(within_tolerance).collect();
-                if rel.iter().all(Option::is_some) {
-                    let worst = rel.into_iter().flatten().fold(0.0, f64::max);
-                    let differing = diffs.len();
-                    ok.push((t.clone(), Match::Tolerance { differing, worst }));
-                    continue;
-                }
+        // Each difference with its relative size when within the cross-CPU tolerance.
+        let compared = read_json(&snap).map(|expected| {
+            let diffs: Vec<(Difference, Option<f64>)> = canonical::diff(&expected, &actual)
+                .into_iter()
+                .map(|d| {
+                    let rel = within_tolerance(&d);
+                    (d, rel)
+                })
+                .collect();
+            (canonical::hash(&expected) == locked, diffs)
+        });
+        if let (Some(_), Ok((true, diffs))) = (other_cpu, &compared) {
+            if diffs.iter().all(|(_, rel)| rel.is_some()) {
+                let worst = diffs.iter().filter_map(|(_, rel)| *rel).fold(0.0, f64::max);
+                let differing = diffs.len();
+                ok.push((t.clone(), Match::Tolerance { differing, worst }));
+                continue;
             }
         }
         let mut msg = format!(
@@ -321,27 +327,26 @@ pub fn check_on(
                 CROSS_CPU_ATOL
             );
         }
-        match expected {
+        match compared {
             Err(e) => msg += &format!("\n  cannot list the differing metrics: {e:#}"),
-            Ok(expected) => {
-                if canonical::hash(&expected) != locked {
+            Ok((snapshot_matches_lock, mut diffs)) => {
+                if !snapshot_matches_lock {
                     msg += &format!(
                         "\n  note: {} does not hash to the locked value (edited by hand?)",
                         snap.display()
                     );
                 }
-                let mut diffs = canonical::diff(&expected, &actual);
                 if other_cpu.is_some() {
                     // The ones beyond tolerance first: they are the failure.
-                    diffs.sort_by_key(|d| within_tolerance(d).is_some());
+                    diffs.sort_by_key(|(_, rel)| rel.is_some());
                 }
                 msg += &format!(
                     "\n  {} difference(s) (expected = {}):",
                     diffs.len(),
                     snap.display()
                 );
-                for d in diffs.iter().take(MAX_LISTED_DIFFERENCES) {
-                    let mark = match (other_cpu, within_tolerance(d)) {
+                for (d, rel) in diffs.iter().take(MAX_LISTED_DIFFERENCES) {
+                    let mark = match (other_cpu, rel) {
                         (Some(_), None) => "> ",
                         (Some(_), Some(_)) => "  ",
                         (None, _) => "",
@@ -432,12 +437,12 @@ mod tests {
         write_results(&reports, "fig2", &results(2.0, 7));
         update_on(&reports, &lock, SMOKE, "AuthenticAMD avx2").unwrap();
 
+        let failure_on =
+            |cpu: &str| format!("{:#}", check_on(&reports, &lock, SMOKE, cpu).unwrap_err());
+
         // 3% off: exact on the lock's CPU kind fails, another kind passes.
         write_results(&reports, "fig2", &results(2.06, 7));
-        let err = format!(
-            "{:#}",
-            check_on(&reports, &lock, SMOKE, "AuthenticAMD avx2").unwrap_err()
-        );
+        let err = failure_on("AuthenticAMD avx2");
         assert!(
             err.contains("hash changed") && !err.contains("lock was written"),
             "{err}"
@@ -451,10 +456,7 @@ mod tests {
 
         // Beyond tolerance (6% and +0.12), or a changed count, fails and is marked.
         write_results(&reports, "fig2", &results(2.12, 7));
-        let err = format!(
-            "{:#}",
-            check_on(&reports, &lock, SMOKE, "GenuineIntel").unwrap_err()
-        );
+        let err = failure_on("GenuineIntel");
         assert!(
             err.contains("written on CPU `AuthenticAMD avx2`, this is `GenuineIntel`"),
             "{err}"
@@ -464,10 +466,7 @@ mod tests {
             "{err}"
         );
         write_results(&reports, "fig2", &results(2.0, 9));
-        let err = format!(
-            "{:#}",
-            check_on(&reports, &lock, SMOKE, "GenuineIntel").unwrap_err()
-        );
+        let err = failure_on("GenuineIntel");
         assert!(
             err.contains("> runs.swissroll.modes: expected 7, got 9"),
             "{err}"
