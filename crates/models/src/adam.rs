@@ -216,11 +216,15 @@ fn parallel<T: Send + Sync>(
 }
 
 /// The update of one parameter as a single pass over its memory, when
-/// everything is a contiguous CPU tensor of one float kind; `false` (nothing
+/// everything is a contiguous CPU tensor of one float kind (the gradient
+/// made so); `false` (nothing
 /// done) otherwise. Writes the storage directly (inside `no_grad`, on leaf
 /// parameters and optimizer state, as the in-place ops would).
 fn fused_cpu(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &Hyper) -> bool {
     let kind = p.kind();
+    // A gradient in another memory layout than its parameter (the weight
+    // gradient of a channels-last convolution) is copied into the parameter's.
+    let g = &g.contiguous();
     let all = [p, g, m, v];
     if p.device() != tch::Device::Cpu
         || all.iter().any(|t| {

@@ -76,11 +76,7 @@ pub fn meg_generator(m: &Model, z: &Tensor, perm: &Tensor) -> GeneratorTerms {
     let x = m.generate(z, true);
     let ef = mean(&m.energy(&x, true));
     let z_marg = z.index_select(0, perm);
-    let logits = m.statistics(
-        &Tensor::cat(&[&x, &x], 0),
-        &Tensor::cat(&[z, &z_marg], 0),
-        true,
-    );
+    let logits = m.statistics_pairs(&x, z, &z_marg, true);
     let target = Tensor::cat(
         &[
             Tensor::ones([n], (logits.kind(), z.device())),

@@ -296,6 +296,49 @@ fn shapes_of_every_family() {
     assert_eq!(m.named_variables().len(), 24);
 }
 
+/// T on the MI estimator's pairs, `[T(x, z); T(x, z')]`, equals T on the
+/// stacked batches (conv nets encode x once), in value and in the gradients
+/// of T's parameters and of x.
+#[test]
+fn statistics_on_pairs_equal_statistics_on_stacked_batches() {
+    threads();
+    let toy = ModelConfig::Toy {
+        width: 8,
+        z_dim: 2,
+        hidden: 3,
+    };
+    for cfg in golden_families()
+        .map(|(_, c, _)| c)
+        .into_iter()
+        .chain([toy])
+    {
+        tch::manual_seed(5);
+        let m = Model::new(&cfg, Device::Cpu);
+        let mut shape = vec![6];
+        shape.extend(m.x_shape());
+        let x = Tensor::randn(&shape[..], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let (z, z_marg) = (m.sample_z(6), m.sample_z(6));
+        let mut inputs: Vec<Tensor> = m.parameters("T").into_iter().map(|(_, p)| p).collect();
+        inputs.push(x.shallow_clone());
+        let w = Tensor::randn([12], (Kind::Float, Device::Cpu));
+        let grads =
+            |t: &Tensor| Tensor::run_backward(&[(t * &w).sum(Kind::Float)], &inputs, false, false);
+        let pairs = m.statistics_pairs(&x, &z, &z_marg, true);
+        let stacked = m.statistics(
+            &Tensor::cat(&[&x, &x], 0),
+            &Tensor::cat(&[&z, &z_marg], 0),
+            true,
+        );
+        assert_eq!(pairs.size(), [12], "{cfg:?}");
+        assert_close(&format!("{cfg:?}: T"), &pairs, &stacked, 1e-5, 1e-6);
+        for (i, (a, b)) in grads(&pairs).iter().zip(&grads(&stacked)).enumerate() {
+            let scale = b.abs().max().double_value(&[]);
+            assert!(scale > 0.0, "{cfg:?}: gradient {i} is zero");
+            assert_close(&format!("{cfg:?}: gradient {i}"), a, b, 1e-4, 1e-5 * scale);
+        }
+    }
+}
+
 /// Mean and standard deviation of all the tensors' entries together.
 fn mean_std(ts: &[Tensor]) -> (f64, f64) {
     let all = Tensor::cat(&ts.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0)

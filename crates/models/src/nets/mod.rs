@@ -17,6 +17,17 @@ use tch::{Device, Kind, Tensor};
 /// T(x, z): a logit telling joint pairs (x = G(z), z) from shuffled ones.
 pub trait StatisticsNet: Debug + Send {
     fn forward_t(&self, x: &Tensor, z: &Tensor, train: bool) -> Tensor;
+
+    /// `forward_t([x; x], [z; z_marg])`: the joint pairs, then the same x with
+    /// other latents, as the MI estimator scores them. Nets with an x-only
+    /// encoder encode x once for both halves.
+    fn forward_pairs(&self, x: &Tensor, z: &Tensor, z_marg: &Tensor, train: bool) -> Tensor {
+        self.forward_t(
+            &Tensor::cat(&[x, x], 0),
+            &Tensor::cat(&[z, z_marg], 0),
+            train,
+        )
+    }
 }
 
 /// E(x), one value per example (the output's trailing axes are size 1).
@@ -127,6 +138,11 @@ impl Model {
     /// T(x, z), one logit per pair: shape `[N]`.
     pub fn statistics(&self, x: &Tensor, z: &Tensor, train: bool) -> Tensor {
         self.t.forward_t(x, z, train).reshape([-1])
+    }
+
+    /// `[T(x, z); T(x, z_marg)]` (see [`StatisticsNet::forward_pairs`]): shape `[2N]`.
+    pub fn statistics_pairs(&self, x: &Tensor, z: &Tensor, z_marg: &Tensor, train: bool) -> Tensor {
+        self.t.forward_pairs(x, z, z_marg, train).reshape([-1])
     }
 
     /// `n` latent draws from N(0, I) on the model's device.
