@@ -451,7 +451,8 @@ impl InceptionFid {
     /// to [-1, 1].
     fn pool3_299(&self, x: &Tensor) -> Tensor {
         let s = &self.stem;
-        let mut h = s[2].forward(&s[1].forward(&s[0].forward(x)));
+        let x = meg_nn::conv_layout(x);
+        let mut h = s[2].forward(&s[1].forward(&s[0].forward(&x)));
         h = max_pool(&h, 2, 0);
         h = s[4].forward(&s[3].forward(&h));
         h = max_pool(&h, 2, 0);
@@ -491,8 +492,8 @@ impl InceptionFid {
     /// the CPU.
     pub fn pool3(&self, images: &Tensor) -> Tensor {
         tch::no_grad(|| {
-            // Contiguous NCHW, as torchvision's ToTensor gives: the memory layout
-            // changes libtorch's conv kernels, and so the last bits.
+            // Contiguous NCHW, as torchvision's ToTensor gives, for the resize;
+            // the network itself runs channels-last on the CPU (`pool3_299`).
             let x = images
                 .to_device(self.device())
                 .to_kind(Kind::Float)

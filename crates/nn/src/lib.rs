@@ -5,11 +5,13 @@
 pub mod golden;
 pub mod init;
 pub mod io;
+pub mod layout;
 pub mod provenance;
 pub mod runtime;
 
 pub use init::{batch_norm1d, batch_norm2d, conv2d, conv_transpose2d, linear};
 pub mod act;
 pub use act::leaky_relu;
+pub use layout::conv_layout;
 pub use provenance::Provenance;
 pub use runtime::{cpu_kind, parse_device, reuse_freed_memory, set_threads_from_env, RuntimeInfo};

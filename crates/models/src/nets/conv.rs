@@ -4,6 +4,7 @@
 
 use super::mlp::{leaky_relu_grad, output_grad, Act, Mlp};
 use super::{EnergyNet, StatisticsNet};
+use meg_nn::conv_layout;
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -41,20 +42,6 @@ enum Layer {
 /// `train`, the running statistics otherwise.
 #[derive(Debug)]
 pub(super) struct Seq(Vec<Layer>);
-
-/// `x` in the memory layout convolutions run fastest in on its device: on the
-/// CPU channels-last (NHWC storage of the same NCHW tensor), in which oneDNN
-/// convolves without reordering to and from its blocked layout (an E step of
-/// the CIFAR nets ran about 19% faster); elsewhere `x` itself. Layers keep
-/// the layout, so only a trunk's input is converted; no copy if `x` already
-/// has it.
-fn conv_layout(x: &Tensor) -> Tensor {
-    if x.device() == tch::Device::Cpu && x.dim() == 4 {
-        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-    } else {
-        x.shallow_clone()
-    }
-}
 
 impl ModuleT for Seq {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
@@ -401,17 +388,12 @@ mod tests {
     use super::*;
     use tch::{Device, Kind};
 
-    /// On the CPU a trunk's input is converted to channels-last once (no copy
-    /// the second time), its layers keep that layout, and samples leave G in
-    /// the default one.
+    /// On the CPU a trunk's layers run channels-last, and samples leave G in
+    /// the default layout.
     #[test]
     fn trunks_run_channels_last_and_samples_leave_contiguous() {
         tch::manual_seed(1);
         let x = Tensor::randn([2, 3, 5, 5], (Kind::Float, Device::Cpu));
-        let y = conv_layout(&x);
-        assert_eq!(y.stride(), [75, 1, 15, 3]);
-        assert_eq!(y, x);
-        assert_eq!(conv_layout(&y).data_ptr(), y.data_ptr());
         let vs = nn::VarStore::new(Device::Cpu);
         let trunk = |p: nn::Path| {
             let mut b = SeqBuilder::new(p, ConvInit::PyTorch);
