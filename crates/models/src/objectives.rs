@@ -55,10 +55,14 @@ fn input_grad(out: &Tensor, input: &Tensor) -> Tensor {
 /// MEG energy step: `mean E(x) - mean E(x~) + λ mean_i ||∇_x E(x_i)||²`, the
 /// zero-centred score penalty on real data only. `x_fake` must carry no graph.
 pub fn meg_energy(m: &Model, x_real: &Tensor, x_fake: &Tensor, lambda: f64) -> EnergyTerms {
-    // One forward over both batches, the score by an explicit backward pass.
-    if let Some((er, ef, score)) = m.energy_and_score(x_real, x_fake) {
+    // One forward over both batches, the score by an explicit backward pass;
+    // E(real) - E(fake) enters the gradient through the drift (see
+    // `EnergyStep`), and the loss's value stays `er - ef + λ·penalty`.
+    if let Some((er, ef, score, drift)) = m.energy_step(x_real, x_fake) {
         let penalty = mean(&sq_norm(&score));
-        return EnergyTerms::assemble(mean(&er), mean(&ef), penalty, lambda);
+        let mut t = EnergyTerms::assemble(mean(&er), mean(&ef), penalty, lambda);
+        t.loss += &drift - drift.detach();
+        return t;
     }
     let x = x_real.detach().set_requires_grad(true);
     let er = m.energy(&x, true);

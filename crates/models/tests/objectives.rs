@@ -187,9 +187,10 @@ fn score_penalty_gradient_matches_finite_differences() {
     assert!(checked >= 18);
 }
 
-/// The explicit score pass of `meg_energy` (one forward over the real and
-/// fake batches, the input gradient by transposed layers) against autograd's
-/// double backward, in float64 for every family's E: loss, penalty and E's
+/// The explicit passes of `meg_energy` (one forward over the real and fake
+/// batches, the input gradient by transposed layers, E(real) - E(fake)
+/// through the drift's layer-wise weight gradients) against autograd's double
+/// backward, in float64 for every family's E: loss, penalty and E's
 /// parameter gradients.
 #[test]
 fn explicit_score_matches_autograd_double_backward() {
@@ -218,7 +219,7 @@ fn explicit_score_matches_autograd_double_backward() {
         let xf = Tensor::randn(&shape[..], (Kind::Double, Device::Cpu));
         let lambda = 0.7;
         assert!(
-            m.energy_and_score(&xr, &xf).is_some(),
+            m.energy_step(&xr, &xf).is_some(),
             "{cfg:?}: no explicit score pass"
         );
         let t = objectives::meg_energy(&m, &xr, &xf, lambda);

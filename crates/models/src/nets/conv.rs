@@ -3,7 +3,7 @@
 //! assembled from it.
 
 use super::mlp::{leaky_relu_grad, output_grad, Act, Mlp};
-use super::{EnergyNet, StatisticsNet};
+use super::{drift, EnergyNet, EnergyStep, StatisticsNet};
 use meg_nn::conv_layout;
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
@@ -59,11 +59,11 @@ impl ModuleT for Seq {
     }
 }
 
-/// What the input gradient of [`Seq::forward_recorded`]'s first rows needs.
+/// What [`Seq::chain`] needs of each layer.
 enum Saved<'a> {
     /// A convolution, and the spatial size of its input.
     Conv(&'a nn::Conv2D, Geom, [i64; 2]),
-    /// A leaky ReLU's input (first rows, outside the graph) and slope.
+    /// A leaky ReLU's input (all rows, outside the graph) and slope.
     LeakyRelu(Tensor, f64),
 }
 
@@ -72,59 +72,81 @@ impl Seq {
         self.0.iter().any(|l| matches!(l, Layer::Bn(_)))
     }
 
-    /// `forward_t` (the trunk has no BatchNorm) recording what
-    /// [`Seq::input_grad`] needs for the first `n` rows; `None` unless every
+    /// For [`EnergyNet::energy_step`] (the trunk has no BatchNorm): the
+    /// trunk's output (outside the graph), what [`Seq::chain`] needs, and each
+    /// convolution's output, bottom first, in the graph of that convolution's
+    /// weights only (its input taken outside the graph). `None` unless every
     /// layer is a convolution or a leaky ReLU.
-    fn forward_recorded(&self, x: &Tensor, n: i64) -> Option<(Tensor, Vec<Saved<'_>>)> {
+    fn forward_layerwise(&self, x: &Tensor) -> Option<(Tensor, Vec<Saved<'_>>, Vec<Tensor>)> {
         let mut saved = Vec::with_capacity(self.0.len());
-        let mut h = conv_layout(x);
+        let mut outs = Vec::new();
+        let mut h = conv_layout(x).detach();
         for l in &self.0 {
             h = match l {
                 Layer::Conv(c, geom) => {
                     let s = h.size();
                     saved.push(Saved::Conv(c, *geom, [s[2], s[3]]));
-                    conv(c, *geom, &h)
+                    let y = conv(c, *geom, &h);
+                    let next = y.detach();
+                    outs.push(y);
+                    next
                 }
                 Layer::Act(a @ Act::LeakyRelu(slope)) => {
-                    saved.push(Saved::LeakyRelu(h.detach().narrow(0, 0, n), *slope));
+                    saved.push(Saved::LeakyRelu(h.shallow_clone(), *slope));
                     a.apply(h)
                 }
                 _ => return None,
             };
         }
-        Some((h, saved))
+        Some((h, saved, outs))
     }
 
-    /// Backpropagates `g` (gradient at the output, first rows) to the input:
-    /// a transposed convolution per convolution (what convolution_backward
-    /// computes for the input), the leaky ReLU's mask per activation.
-    fn input_grad(saved: &[Saved], mut g: Tensor) -> Tensor {
-        for s in saved.iter().rev() {
+    /// Backpropagates `g`, the gradient at the trunk's output for the rows
+    /// from `start`: a transposed convolution per convolution (what
+    /// convolution_backward computes for the input), the leaky ReLU's mask per
+    /// activation. Returns the gradient at each convolution's output (bottom
+    /// first) and, if `to_input`, at the input (else at the first output).
+    fn chain(saved: &[Saved], mut g: Tensor, start: i64, to_input: bool) -> (Vec<Tensor>, Tensor) {
+        let len = g.size()[0];
+        let mut deltas = Vec::new();
+        for (i, s) in saved.iter().enumerate().rev() {
             g = match s {
-                Saved::LeakyRelu(pre, slope) => leaky_relu_grad(&g, pre, *slope),
-                Saved::Conv(c, geom, input) if gemm_pays(g.device(), g.size()[2] * g.size()[3]) => {
-                    conv_input_grad_gemm(c, *geom, &g, *input)
+                Saved::LeakyRelu(pre, slope) => {
+                    leaky_relu_grad(&g, &pre.narrow(0, start, len), *slope)
                 }
-                Saved::Conv(c, Geom { stride, padding }, input) => {
-                    let w = c.ws.size();
-                    let out = g.size();
-                    // The output padding that restores the input size: (in + 2p - k) mod s.
-                    let op =
-                        |i: usize| input[i] - ((out[2 + i] - 1) * stride - 2 * padding + w[2 + i]);
-                    g.conv_transpose2d(
-                        &c.ws,
-                        None::<Tensor>,
-                        [*stride, *stride],
-                        [*padding, *padding],
-                        [op(0), op(1)],
-                        1,
-                        [1, 1],
-                    )
+                Saved::Conv(c, geom, input) => {
+                    deltas.push(g.shallow_clone());
+                    if i == 0 && !to_input {
+                        break;
+                    }
+                    conv_input_grad(c, *geom, &g, *input)
                 }
             };
         }
-        g
+        deltas.reverse();
+        (deltas, g)
     }
+}
+
+/// The input gradient of a convolution from its output gradient `g`.
+fn conv_input_grad(c: &nn::Conv2D, geom: Geom, g: &Tensor, input: [i64; 2]) -> Tensor {
+    if gemm_pays(g.device(), g.size()[2] * g.size()[3]) {
+        return conv_input_grad_gemm(c, geom, g, input);
+    }
+    let Geom { stride, padding } = geom;
+    let w = c.ws.size();
+    let out = g.size();
+    // The output padding that restores the input size: (in + 2p - k) mod s.
+    let op = |i: usize| input[i] - ((out[2 + i] - 1) * stride - 2 * padding + w[2 + i]);
+    g.conv_transpose2d(
+        &c.ws,
+        None::<Tensor>,
+        [stride, stride],
+        [padding, padding],
+        [op(0), op(1)],
+        1,
+        [1, 1],
+    )
 }
 
 /// Whether a convolution with `positions` output positions on `device` runs
@@ -291,13 +313,23 @@ impl ModuleT for ConvEncoder {
 }
 
 impl EnergyNet for ConvEncoder {
-    fn energy_and_input_grad(&self, x: &Tensor, n: i64) -> Option<(Tensor, Tensor)> {
-        let (h, saved) = self.main.forward_recorded(x, n)?;
+    fn energy_step(&self, x: &Tensor, n: i64) -> Option<EnergyStep> {
+        let (h, saved, outs) = self.main.forward_layerwise(x)?;
         let out = self.expand.forward(&h.flatten(1, -1));
-        let mut shape = h.size();
-        shape[0] = n;
-        let g = conv_layout(&output_grad(&self.expand.ws, n).reshape(&shape[..]));
-        Some((out, Seq::input_grad(&saved, g)))
+        // Σ E over `len` rows, at the trunk's output.
+        let top = |len: i64| {
+            let mut shape = h.size();
+            shape[0] = len;
+            conv_layout(&output_grad(&self.expand.ws, len).reshape(&shape[..]))
+        };
+        let total = x.size()[0];
+        let (real, score) = Seq::chain(&saved, top(n), 0, true);
+        let (fake, _) = tch::no_grad(|| Seq::chain(&saved, top(total - n), n, false));
+        Some(EnergyStep {
+            energy: out.detach().reshape([-1]),
+            score,
+            drift: drift(&outs, &real, &fake, &out, n),
+        })
     }
 }
 

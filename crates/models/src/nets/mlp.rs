@@ -1,6 +1,6 @@
 //! Fully connected networks: the toy and KDD99 families, and T's classifier head.
 
-use super::{EnergyNet, StatisticsNet};
+use super::{drift, EnergyNet, EnergyStep, StatisticsNet};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -82,23 +82,45 @@ pub(super) fn leaky_relu_grad(g: &Tensor, pre: &Tensor, slope: f64) -> Tensor {
 }
 
 impl EnergyNet for Mlp {
-    fn energy_and_input_grad(&self, x: &Tensor, n: i64) -> Option<(Tensor, Tensor)> {
+    fn energy_step(&self, x: &Tensor, n: i64) -> Option<EnergyStep> {
         let Act::LeakyRelu(slope) = self.act else {
             return None;
         };
-        let mut pre = Vec::with_capacity(self.layers.len());
-        let mut h = self.layers[0].forward(x);
-        for l in &self.layers[1..] {
-            pre.push(h.detach().narrow(0, 0, n));
-            h = l.forward(&self.act.apply(h));
+        // Each layer on its input taken outside the graph.
+        let mut outs: Vec<Tensor> = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let h = match outs.last() {
+                Some(o) => self.act.apply(o.detach()),
+                None => x.detach(),
+            };
+            outs.push(l.forward(&h));
         }
+        let out = outs.pop().expect("at least one layer");
         let (last, rest) = self.layers.split_last().expect("at least one layer");
-        // addmm's input gradient, grad · W, layer by layer.
-        let mut g = output_grad(&last.ws, n);
-        for (l, a) in rest.iter().zip(&pre).rev() {
-            g = leaky_relu_grad(&g, a, slope).mm(&l.ws);
-        }
-        Some((h, g))
+        // Σ E over `len` rows from `start`, backpropagated by addmm's input
+        // gradient (grad · W) layer by layer: the gradient at each hidden
+        // layer's output (bottom first) and at the input.
+        let chain = |start: i64, len: i64, to_input: bool| {
+            let mut g = output_grad(&last.ws, len);
+            let mut deltas = Vec::with_capacity(rest.len());
+            for (k, (l, o)) in rest.iter().zip(&outs).enumerate().rev() {
+                let d = leaky_relu_grad(&g, &o.detach().narrow(0, start, len), slope);
+                if k > 0 || to_input {
+                    g = d.mm(&l.ws);
+                }
+                deltas.push(d);
+            }
+            deltas.reverse();
+            (deltas, g)
+        };
+        let total = x.size()[0];
+        let (real, score) = chain(0, n, true);
+        let (fake, _) = tch::no_grad(|| chain(n, total - n, false));
+        Some(EnergyStep {
+            energy: out.detach().reshape([-1]),
+            score,
+            drift: drift(&outs, &real, &fake, &out, n),
+        })
     }
 }
 
