@@ -36,6 +36,23 @@ fn golden_families() -> [(&'static str, ModelConfig, i64); 4] {
     ]
 }
 
+/// A toy family of width 8 (2-8-8-8-1 E).
+fn small_toy() -> ModelConfig {
+    ModelConfig::Toy {
+        width: 8,
+        z_dim: 2,
+        hidden: 3,
+    }
+}
+
+/// The golden families and [`small_toy`].
+fn every_family() -> impl Iterator<Item = ModelConfig> {
+    golden_families()
+        .map(|(_, c, _)| c)
+        .into_iter()
+        .chain([small_toy()])
+}
+
 /// Honors `MEG_THREADS` (libtorch's thread pool spins badly on a busy machine).
 fn threads() {
     meg_nn::set_threads_from_env().unwrap();
@@ -248,16 +265,8 @@ fn parameter_counts_match_pytorch_at_the_paper_sizes() {
 fn shapes_of_every_family() {
     threads();
     tch::manual_seed(0);
-    let toy = ModelConfig::Toy {
-        width: 8,
-        z_dim: 2,
-        hidden: 3,
-    };
-    for cfg in golden_families()
-        .map(|(_, c, _)| c)
-        .into_iter()
-        .chain([toy.clone()])
-    {
+    let toy = small_toy();
+    for cfg in every_family() {
         let m = Model::new(&cfg, Device::Cpu);
         let z = m.sample_z(4);
         assert_eq!(z.size(), [4, cfg.z_dim()]);
@@ -302,16 +311,7 @@ fn shapes_of_every_family() {
 #[test]
 fn statistics_on_pairs_equal_statistics_on_stacked_batches() {
     threads();
-    let toy = ModelConfig::Toy {
-        width: 8,
-        z_dim: 2,
-        hidden: 3,
-    };
-    for cfg in golden_families()
-        .map(|(_, c, _)| c)
-        .into_iter()
-        .chain([toy])
-    {
+    for cfg in every_family() {
         tch::manual_seed(5);
         let m = Model::new(&cfg, Device::Cpu);
         let mut shape = vec![6];
