@@ -3,7 +3,7 @@
 //! assembled from it.
 
 use super::mlp::{leaky_relu_grad, output_grad, Act, Mlp};
-use super::{drift, EnergyNet, EnergyStep, StatisticsNet};
+use super::{EnergyNet, EnergyStep, StatisticsNet};
 use meg_nn::conv_layout;
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
@@ -316,20 +316,18 @@ impl EnergyNet for ConvEncoder {
     fn energy_step(&self, x: &Tensor, n: i64) -> Option<EnergyStep> {
         let (h, saved, outs) = self.main.forward_layerwise(x)?;
         let out = self.expand.forward(&h.flatten(1, -1));
-        // Σ E over `len` rows, at the trunk's output.
-        let top = |len: i64| {
-            let mut shape = h.size();
-            shape[0] = len;
-            conv_layout(&output_grad(&self.expand.ws, len).reshape(&shape[..]))
-        };
-        let total = x.size()[0];
-        let (real, score) = Seq::chain(&saved, top(n), 0, true);
-        let (fake, _) = tch::no_grad(|| Seq::chain(&saved, top(total - n), n, false));
-        Some(EnergyStep {
-            energy: out.detach().reshape([-1]),
-            score,
-            drift: drift(&outs, &real, &fake, &out, n),
-        })
+        let mut shape = h.size();
+        Some(EnergyStep::from_chain(
+            &out,
+            &outs,
+            n,
+            |start, len, to_input| {
+                // Σ E over `len` rows, at the trunk's output.
+                shape[0] = len;
+                let top = conv_layout(&output_grad(&self.expand.ws, len).reshape(&shape[..]));
+                Seq::chain(&saved, top, start, to_input)
+            },
+        ))
     }
 }
 
@@ -350,8 +348,15 @@ impl ConvStatistics {
         dim: i64,
         slope: f64,
     ) -> Self {
+        let encoder = ConvEncoder::new(root, trunk, features, z_dim);
+        // `forward_pairs` encodes x once for both halves: BatchNorm's running
+        // variance would then see n rows instead of 2n.
+        assert!(
+            !encoder.main.has_batch_norm(),
+            "T's encoder trunk has no BatchNorm"
+        );
         ConvStatistics {
-            encoder: ConvEncoder::new(root, trunk, features, z_dim),
+            encoder,
             classify: Mlp::sequential(
                 root / "classify",
                 &[2 * z_dim, dim, 1],
@@ -367,17 +372,9 @@ impl StatisticsNet for ConvStatistics {
         self.classify.forward_t(&Tensor::cat(&[&h, z], 1), train)
     }
 
-    /// The encoder runs once on x, its features then stand for both halves
-    /// (autograd sums their gradients), unless it has BatchNorm (whose
-    /// running variance would see n rows instead of 2n).
+    /// The encoder (no BatchNorm: rows are independent) runs once on x, its
+    /// features then stand for both halves; autograd sums their gradients.
     fn forward_pairs(&self, x: &Tensor, z: &Tensor, z_marg: &Tensor, train: bool) -> Tensor {
-        if self.encoder.main.has_batch_norm() {
-            return self.forward_t(
-                &Tensor::cat(&[x, x], 0),
-                &Tensor::cat(&[z, z_marg], 0),
-                train,
-            );
-        }
         let h = self.encoder.forward_t(x, train);
         let pairs = Tensor::cat(
             &[Tensor::cat(&[&h, &h], 0), Tensor::cat(&[z, z_marg], 0)],

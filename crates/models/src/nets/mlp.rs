@@ -1,6 +1,6 @@
 //! Fully connected networks: the toy and KDD99 families, and T's classifier head.
 
-use super::{drift, EnergyNet, EnergyStep, StatisticsNet};
+use super::{EnergyNet, EnergyStep, StatisticsNet};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -100,27 +100,24 @@ impl EnergyNet for Mlp {
         // Σ E over `len` rows from `start`, backpropagated by addmm's input
         // gradient (grad · W) layer by layer: the gradient at each hidden
         // layer's output (bottom first) and at the input.
-        let chain = |start: i64, len: i64, to_input: bool| {
-            let mut g = output_grad(&last.ws, len);
-            let mut deltas = Vec::with_capacity(rest.len());
-            for (k, (l, o)) in rest.iter().zip(&outs).enumerate().rev() {
-                let d = leaky_relu_grad(&g, &o.detach().narrow(0, start, len), slope);
-                if k > 0 || to_input {
-                    g = d.mm(&l.ws);
+        Some(EnergyStep::from_chain(
+            &out,
+            &outs,
+            n,
+            |start, len, to_input| {
+                let mut g = output_grad(&last.ws, len);
+                let mut deltas = Vec::with_capacity(rest.len());
+                for (k, (l, o)) in rest.iter().zip(&outs).enumerate().rev() {
+                    let d = leaky_relu_grad(&g, &o.detach().narrow(0, start, len), slope);
+                    if k > 0 || to_input {
+                        g = d.mm(&l.ws);
+                    }
+                    deltas.push(d);
                 }
-                deltas.push(d);
-            }
-            deltas.reverse();
-            (deltas, g)
-        };
-        let total = x.size()[0];
-        let (real, score) = chain(0, n, true);
-        let (fake, _) = tch::no_grad(|| chain(n, total - n, false));
-        Some(EnergyStep {
-            energy: out.detach().reshape([-1]),
-            score,
-            drift: drift(&outs, &real, &fake, &out, n),
-        })
+                deltas.reverse();
+                (deltas, g)
+            },
+        ))
     }
 }
 

@@ -62,12 +62,38 @@ pub struct EnergyStep {
     pub drift: Tensor,
 }
 
+impl EnergyStep {
+    /// The step of a net whose output on all rows is `out` (`[N, 1]`, in the
+    /// graph of the last layer's weights only) and whose hidden layers' outputs
+    /// are `outs` (see [`drift`]), from `chain(start, len, to_input)`: Σ E over
+    /// the `len` rows from `start` backpropagated, giving the gradient at each
+    /// hidden layer's output (bottom first) and, if `to_input`, at the input.
+    /// The real rows' chain keeps its graph (the score); the fake rows' runs
+    /// without one.
+    fn from_chain(
+        out: &Tensor,
+        outs: &[Tensor],
+        n: i64,
+        mut chain: impl FnMut(i64, i64, bool) -> (Vec<Tensor>, Tensor),
+    ) -> Self {
+        let total = out.size()[0];
+        let (real, score) = chain(0, n, true);
+        let (fake, _) = tch::no_grad(|| chain(n, total - n, false));
+        EnergyStep {
+            energy: out.detach().reshape([-1]),
+            score,
+            drift: drift(outs, &real, &fake, out, n),
+        }
+    }
+}
+
 /// [`EnergyStep::drift`] from each hidden layer's output `outs[k]` (in the
 /// graph of that layer's weights only), the gradients of Σ E there over the
 /// real rows (`real[k]`) and the fake ones (`fake[k]`), all bottom layer
 /// first, and the net's output `out` (`[N, 1]`, in the graph of the last
-/// layer's weights only), for `n` real rows: `Σ_k <c·δ_k, outs[k]> + <c, out>` with c = 1/n on real rows and
-/// -1/(N - n) on fake ones, δ taken outside the graph.
+/// layer's weights only), for `n` real rows: `Σ_k <c·δ_k, outs[k]> + <c, out>`
+/// with c = 1/n on real rows and -1/(N - n) on fake ones, δ taken outside
+/// the graph.
 fn drift(outs: &[Tensor], real: &[Tensor], fake: &[Tensor], out: &Tensor, n: i64) -> Tensor {
     let total = out.size()[0];
     let (wr, wf) = (1.0 / n as f64, -1.0 / (total - n) as f64);
