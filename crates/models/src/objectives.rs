@@ -55,13 +55,19 @@ fn input_grad(out: &Tensor, input: &Tensor) -> Tensor {
 /// MEG energy step: `mean E(x) - mean E(x~) + λ mean_i ||∇_x E(x_i)||²`, the
 /// zero-centred score penalty on real data only. `x_fake` must carry no graph.
 pub fn meg_energy(m: &Model, x_real: &Tensor, x_fake: &Tensor, lambda: f64) -> EnergyTerms {
-    // One forward over both batches, the score by an explicit backward pass;
-    // E(real) - E(fake) enters the gradient through the drift (see
-    // `EnergyStep`), and the loss's value stays `er - ef + λ·penalty`.
-    if let Some((er, ef, score, drift)) = m.energy_step(x_real, x_fake) {
+    // One forward over both batches and explicit backward passes (see
+    // `EnergyStep`): the loss's value is `er - ef + λ·penalty`, E's gradient
+    // comes through the surrogate, which needs the penalty's gradient in the
+    // score.
+    if let Some(step) = m.energy_step(x_real, x_fake) {
+        let (n, total) = (x_real.size()[0], step.energy.size()[0]);
+        let er = mean(&step.energy.narrow(0, 0, n));
+        let ef = mean(&step.energy.narrow(0, n, total - n));
+        let score = step.score.detach().set_requires_grad(true);
         let penalty = mean(&sq_norm(&score));
-        let mut t = EnergyTerms::assemble(mean(&er), mean(&ef), penalty, lambda);
-        t.loss += &drift - drift.detach();
+        let u = Tensor::run_backward(&[&penalty * lambda], &[&score], false, false).remove(0);
+        let mut t = EnergyTerms::assemble(er, ef, penalty.detach(), lambda);
+        t.loss += step.surrogate(&u);
         return t;
     }
     let x = x_real.detach().set_requires_grad(true);

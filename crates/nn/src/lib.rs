@@ -3,6 +3,7 @@
 //! about the libtorch this process actually loaded.
 
 pub mod golden;
+pub mod grad;
 pub mod init;
 pub mod io;
 pub mod layout;

@@ -2,8 +2,9 @@
 //! (same layer order, same variable names) and the DCGAN-style E, G and T
 //! assembled from it.
 
-use super::mlp::{leaky_relu_grad, output_grad, Act, Mlp};
-use super::{EnergyNet, EnergyStep, StatisticsNet};
+use super::mlp::{Act, Mlp};
+use super::step::{EnergyStep, Op};
+use super::{EnergyNet, StatisticsNet};
 use meg_nn::conv_layout;
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
@@ -23,7 +24,7 @@ pub(super) enum ConvInit {
 /// Stride and padding of a [`Layer::Conv`] (square, dilation 1, one group,
 /// zero padding: what [`meg_nn::conv2d`] builds).
 #[derive(Debug, Clone, Copy)]
-struct Geom {
+pub(super) struct Geom {
     stride: i64,
     padding: i64,
 }
@@ -59,77 +60,27 @@ impl ModuleT for Seq {
     }
 }
 
-/// What [`Seq::chain`] needs of each layer.
-enum Saved<'a> {
-    /// A convolution, and the spatial size of its input.
-    Conv(&'a nn::Conv2D, Geom, [i64; 2]),
-    /// A leaky ReLU's input (all rows, outside the graph) and slope.
-    LeakyRelu(Tensor, f64),
-}
-
 impl Seq {
     fn has_batch_norm(&self) -> bool {
         self.0.iter().any(|l| matches!(l, Layer::Bn(_)))
     }
 
-    /// For [`EnergyNet::energy_step`] (the trunk has no BatchNorm): the
-    /// trunk's output (outside the graph), what [`Seq::chain`] needs, and each
-    /// convolution's output, bottom first, in the graph of that convolution's
-    /// weights only (its input taken outside the graph). `None` unless every
+    /// The trunk as the explicit energy step's ops; `None` unless every
     /// layer is a convolution or a leaky ReLU.
-    fn forward_layerwise(&self, x: &Tensor) -> Option<(Tensor, Vec<Saved<'_>>, Vec<Tensor>)> {
-        let mut saved = Vec::with_capacity(self.0.len());
-        let mut outs = Vec::new();
-        let mut h = conv_layout(x).detach();
-        for l in &self.0 {
-            h = match l {
-                Layer::Conv(c, geom) => {
-                    let s = h.size();
-                    saved.push(Saved::Conv(c, *geom, [s[2], s[3]]));
-                    let y = conv(c, *geom, &h);
-                    let next = y.detach();
-                    outs.push(y);
-                    next
-                }
-                Layer::Act(a @ Act::LeakyRelu(slope)) => {
-                    saved.push(Saved::LeakyRelu(h.shallow_clone(), *slope));
-                    a.apply(h)
-                }
-                _ => return None,
-            };
-        }
-        Some((h, saved, outs))
-    }
-
-    /// Backpropagates `g`, the gradient at the trunk's output for the rows
-    /// from `start`: a transposed convolution per convolution (what
-    /// convolution_backward computes for the input), the leaky ReLU's mask per
-    /// activation. Returns the gradient at each convolution's output (bottom
-    /// first) and, if `to_input`, at the input (else at the first output).
-    fn chain(saved: &[Saved], mut g: Tensor, start: i64, to_input: bool) -> (Vec<Tensor>, Tensor) {
-        let len = g.size()[0];
-        let mut deltas = Vec::new();
-        for (i, s) in saved.iter().enumerate().rev() {
-            g = match s {
-                Saved::LeakyRelu(pre, slope) => {
-                    leaky_relu_grad(&g, &pre.narrow(0, start, len), *slope)
-                }
-                Saved::Conv(c, geom, input) => {
-                    deltas.push(g.shallow_clone());
-                    if i == 0 && !to_input {
-                        break;
-                    }
-                    conv_input_grad(c, *geom, &g, *input)
-                }
-            };
-        }
-        deltas.reverse();
-        (deltas, g)
+    fn step_ops(&self) -> Option<Vec<Op<'_>>> {
+        self.0
+            .iter()
+            .map(|l| match l {
+                Layer::Conv(c, geom) => Some(Op::Conv(c, *geom)),
+                Layer::Act(Act::LeakyRelu(slope)) => Some(Op::LeakyRelu(*slope)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
 /// The input gradient of a convolution from its output gradient `g`.
-fn conv_input_grad(c: &nn::Conv2D, geom: Geom, g: &Tensor, input: [i64; 2]) -> Tensor {
+pub(super) fn conv_input_grad(c: &nn::Conv2D, geom: Geom, g: &Tensor, input: [i64; 2]) -> Tensor {
     if gemm_pays(g.device(), g.size()[2] * g.size()[3]) {
         return conv_input_grad_gemm(c, geom, g, input);
     }
@@ -160,28 +111,59 @@ fn gemm_pays(device: tch::Device, positions: i64) -> bool {
     device == tch::Device::Cpu && positions <= 4
 }
 
-/// `c.forward(x)`, computed as im2col and one matrix product where
-/// [`gemm_pays`] (the same sums, in another order); autograd differentiates
-/// either form.
-fn conv(c: &nn::Conv2D, Geom { stride, padding }: Geom, x: &Tensor) -> Tensor {
-    let (s, w) = (x.size(), c.ws.size());
-    let out = |i: usize| (s[2 + i] + 2 * padding - w[2 + i]) / stride + 1;
-    let (oh, ow) = (out(0), out(1));
+/// `c.forward(x)` (see [`conv_with`]).
+fn conv(c: &nn::Conv2D, geom: Geom, x: &Tensor) -> Tensor {
+    conv_with(&c.ws, c.bs.as_ref(), geom, x)
+}
+
+/// The convolution of `x` by `ws` (plus `bs`), computed as im2col and one
+/// matrix product where [`gemm_pays`] (the same sums, in another order);
+/// autograd differentiates either form.
+pub(super) fn conv_with(ws: &Tensor, bs: Option<&Tensor>, geom: Geom, x: &Tensor) -> Tensor {
+    let (s, w) = (x.size(), ws.size());
+    let [oh, ow] = out_size(geom, &s, &w);
     if !gemm_pays(x.device(), oh * ow) {
-        return c.forward(x);
+        let Geom { stride, padding } = geom;
+        return x.conv2d(ws, bs, [stride, stride], [padding, padding], [1, 1], 1);
     }
-    let (n, o) = (s[0], w[0]);
-    // [N, C·k·k, L] → [N·L, C·k·k]: one row per output position.
-    let cols = x
-        .im2col([w[2], w[3]], [1, 1], [padding, padding], [stride, stride])
-        .transpose(1, 2)
-        .reshape([n * oh * ow, -1]);
-    let wt = c.ws.view([o, -1]).tr();
-    let y = match &c.bs {
+    let o = w[0];
+    let wt = ws.view([o, -1]).tr();
+    let cols = columns(geom, x, &w);
+    let y = match bs {
         Some(b) => b.addmm(&cols, &wt),
         None => cols.mm(&wt),
     };
-    y.view([n, oh, ow, o]).permute([0, 3, 1, 2])
+    y.view([s[0], oh, ow, o]).permute([0, 3, 1, 2])
+}
+
+/// Output height and width of a convolution of an input of shape `s` by a
+/// weight of shape `w`.
+fn out_size(Geom { stride, padding }: Geom, s: &[i64], w: &[i64]) -> [i64; 2] {
+    [0, 1].map(|i| (s[2 + i] + 2 * padding - w[2 + i]) / stride + 1)
+}
+
+/// im2col of `x` for a weight of shape `w`: `[N·L, C·k·k]`, one row per
+/// output position.
+fn columns(geom @ Geom { stride, padding }: Geom, x: &Tensor, w: &[i64]) -> Tensor {
+    let [oh, ow] = out_size(geom, &x.size(), w);
+    x.im2col([w[2], w[3]], [1, 1], [padding, padding], [stride, stride])
+        .transpose(1, 2)
+        .reshape([x.size()[0] * oh * ow, -1])
+}
+
+/// The weight gradient of a convolution of `x` for its output gradient `g`:
+/// one matrix product over im2col columns where [`gemm_pays`], else
+/// libtorch's backward kernel ([`meg_nn::grad::conv2d_weight_grad`]).
+pub(super) fn conv_weight_grad(c: &nn::Conv2D, geom: Geom, g: &Tensor, x: &Tensor) -> Tensor {
+    let (s, w) = (g.size(), c.ws.size());
+    if !gemm_pays(g.device(), s[2] * s[3]) {
+        return meg_nn::grad::conv2d_weight_grad(g, x, &c.ws, geom.stride, geom.padding);
+    }
+    g.permute([0, 2, 3, 1])
+        .reshape([-1, s[1]])
+        .tr()
+        .mm(&columns(geom, x, &w))
+        .view(&w[..])
 }
 
 /// The input gradient of a convolution from its output gradient `g`, as
@@ -313,21 +295,10 @@ impl ModuleT for ConvEncoder {
 }
 
 impl EnergyNet for ConvEncoder {
-    fn energy_step(&self, x: &Tensor, n: i64) -> Option<EnergyStep> {
-        let (h, saved, outs) = self.main.forward_layerwise(x)?;
-        let out = self.expand.forward(&h.flatten(1, -1));
-        let mut shape = h.size();
-        Some(EnergyStep::from_chain(
-            &out,
-            &outs,
-            n,
-            |start, len, to_input| {
-                // Σ E over `len` rows, at the trunk's output.
-                shape[0] = len;
-                let top = conv_layout(&output_grad(&self.expand.ws, len).reshape(&shape[..]));
-                Seq::chain(&saved, top, start, to_input)
-            },
-        ))
+    fn energy_step(&self, x: &Tensor, n: i64) -> Option<EnergyStep<'_>> {
+        let mut ops = self.main.step_ops()?;
+        ops.extend([Op::Flatten, Op::Linear(&self.expand)]);
+        Some(EnergyStep::run(ops, &conv_layout(x), n))
     }
 }
 
@@ -443,7 +414,7 @@ mod tests {
 
     /// The GEMM form of a small-output convolution against libtorch's
     /// convolution, in float64: output, input and parameter gradients, and
-    /// the explicit input gradient.
+    /// the explicit input and weight gradients.
     #[test]
     fn gemm_convolution_equals_libtorch_convolution() {
         tch::manual_seed(3);
@@ -477,6 +448,11 @@ mod tests {
             "explicit input gradient",
             &conv_input_grad_gemm(&c, geom, &g, [4, 4]),
             &b[0],
+        );
+        close(
+            "explicit weight gradient",
+            &conv_weight_grad(&c, geom, &g, &x.detach()),
+            &b[1],
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Fully connected networks: the toy and KDD99 families, and T's classifier head.
 
-use super::{EnergyNet, EnergyStep, StatisticsNet};
+use super::step::{EnergyStep, Op};
+use super::{EnergyNet, StatisticsNet};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -66,58 +67,16 @@ impl ModuleT for Mlp {
     }
 }
 
-/// `d Σ_{i<n} out_i / d h` for `out = h W^T + b`: the rows of `ones · W`.
-pub(super) fn output_grad(w: &Tensor, n: i64) -> Tensor {
-    let s = w.size();
-    if s[0] == 1 {
-        w.expand([n, s[1]], false)
-    } else {
-        Tensor::ones([n, s[0]], (w.kind(), w.device())).mm(w)
-    }
-}
-
-/// The input gradient through a leaky ReLU whose input was `pre` (outside the graph).
-pub(super) fn leaky_relu_grad(g: &Tensor, pre: &Tensor, slope: f64) -> Tensor {
-    pre.leaky_relu_backward(g, slope, false)
-}
-
 impl EnergyNet for Mlp {
-    fn energy_step(&self, x: &Tensor, n: i64) -> Option<EnergyStep> {
+    fn energy_step(&self, x: &Tensor, n: i64) -> Option<EnergyStep<'_>> {
         let Act::LeakyRelu(slope) = self.act else {
             return None;
         };
-        // Each layer on its input taken outside the graph.
-        let mut outs: Vec<Tensor> = Vec::with_capacity(self.layers.len());
-        for l in &self.layers {
-            let h = match outs.last() {
-                Some(o) => self.act.apply(o.detach()),
-                None => x.detach(),
-            };
-            outs.push(l.forward(&h));
+        let mut ops = vec![Op::Linear(&self.layers[0])];
+        for l in &self.layers[1..] {
+            ops.extend([Op::LeakyRelu(slope), Op::Linear(l)]);
         }
-        let out = outs.pop().expect("at least one layer");
-        let (last, rest) = self.layers.split_last().expect("at least one layer");
-        // Σ E over `len` rows from `start`, backpropagated by addmm's input
-        // gradient (grad · W) layer by layer: the gradient at each hidden
-        // layer's output (bottom first) and at the input.
-        Some(EnergyStep::from_chain(
-            &out,
-            &outs,
-            n,
-            |start, len, to_input| {
-                let mut g = output_grad(&last.ws, len);
-                let mut deltas = Vec::with_capacity(rest.len());
-                for (k, (l, o)) in rest.iter().zip(&outs).enumerate().rev() {
-                    let d = leaky_relu_grad(&g, &o.detach().narrow(0, start, len), slope);
-                    if k > 0 || to_input {
-                        g = d.mm(&l.ws);
-                    }
-                    deltas.push(d);
-                }
-                deltas.reverse();
-                (deltas, g)
-            },
-        ))
+        Some(EnergyStep::run(ops, x, n))
     }
 }
 

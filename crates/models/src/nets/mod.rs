@@ -5,8 +5,10 @@
 mod conv;
 mod families;
 mod mlp;
+mod step;
 
 pub use mlp::{Act, ConcatStatistics, Mlp};
+pub use step::EnergyStep;
 
 use crate::config::ModelConfig;
 use families::Stores;
@@ -32,84 +34,13 @@ pub trait StatisticsNet: Debug + Send {
 
 /// E(x), one value per example (the output's trailing axes are size 1).
 pub trait EnergyNet: ModuleT {
-    /// The MEG energy step's pass over `x`, whose first `n` rows are real and
-    /// the rest fake (see [`EnergyStep`]), computed by explicit backward
-    /// passes of ordinary ops (masks of the activations taken outside the
-    /// graph, as their derivatives are 0 almost everywhere). `None` where the
-    /// net has layers this pass does not cover; E has no BatchNorm, so rows
-    /// are independent and `x` may stack both batches.
-    fn energy_step(&self, _x: &Tensor, _n: i64) -> Option<EnergyStep> {
+    /// The MEG energy step's passes over `x`, whose first `n` rows are real
+    /// and the rest fake (see [`EnergyStep`]); `None` where the net has
+    /// layers they do not cover. E has no BatchNorm, so rows are independent
+    /// and `x` may stack both batches.
+    fn energy_step(&self, _x: &Tensor, _n: i64) -> Option<EnergyStep<'_>> {
         None
     }
-}
-
-/// What [`EnergyNet::energy_step`] returns.
-pub struct EnergyStep {
-    /// E(x), `[N]`, outside the graph.
-    pub energy: Tensor,
-    /// `d Σ_{i<n} E(x_i) / d x_{0..n}`, the score of the real rows, as a
-    /// differentiable function of the weights, as autograd's `create_graph`
-    /// input gradient would give it. Its backward runs each layer's efficient
-    /// kernels (a transposed convolution's weight gradient instead of the
-    /// swapped, dilated convolution of libtorch's convolution double backward).
-    pub score: Tensor,
-    /// A scalar whose gradient in E's weights is that of `mean E(real) -
-    /// mean E(fake)` (its value is not that). Each layer's input is taken
-    /// outside the graph and the gradient of Σ E at its output comes from
-    /// the explicit backward passes, so backpropagating it computes each
-    /// layer's weight gradient only: no input gradients through the forward
-    /// pass, whose real rows' share the score pass has already computed.
-    pub drift: Tensor,
-}
-
-impl EnergyStep {
-    /// The step of a net whose output on all rows is `out` (`[N, 1]`, in the
-    /// graph of the last layer's weights only) and whose hidden layers' outputs
-    /// are `outs` (see [`drift`]), from `chain(start, len, to_input)`: Σ E over
-    /// the `len` rows from `start` backpropagated, giving the gradient at each
-    /// hidden layer's output (bottom first) and, if `to_input`, at the input.
-    /// The real rows' chain keeps its graph (the score); the fake rows' runs
-    /// without one.
-    fn from_chain(
-        out: &Tensor,
-        outs: &[Tensor],
-        n: i64,
-        mut chain: impl FnMut(i64, i64, bool) -> (Vec<Tensor>, Tensor),
-    ) -> Self {
-        let total = out.size()[0];
-        let (real, score) = chain(0, n, true);
-        let (fake, _) = tch::no_grad(|| chain(n, total - n, false));
-        EnergyStep {
-            energy: out.detach().reshape([-1]),
-            score,
-            drift: drift(outs, &real, &fake, out, n),
-        }
-    }
-}
-
-/// [`EnergyStep::drift`] from each hidden layer's output `outs[k]` (in the
-/// graph of that layer's weights only), the gradients of Σ E there over the
-/// real rows (`real[k]`) and the fake ones (`fake[k]`), all bottom layer
-/// first, and the net's output `out` (`[N, 1]`, in the graph of the last
-/// layer's weights only), for `n` real rows: `Σ_k <c·δ_k, outs[k]> + <c, out>`
-/// with c = 1/n on real rows and -1/(N - n) on fake ones, δ taken outside
-/// the graph.
-fn drift(outs: &[Tensor], real: &[Tensor], fake: &[Tensor], out: &Tensor, n: i64) -> Tensor {
-    let total = out.size()[0];
-    let (wr, wf) = (1.0 / n as f64, -1.0 / (total - n) as f64);
-    let c = Tensor::cat(
-        &[
-            Tensor::full([n], wr, (out.kind(), out.device())),
-            Tensor::full([total - n], wf, (out.kind(), out.device())),
-        ],
-        0,
-    );
-    let mut d = (out.reshape([-1]) * c).sum(out.kind());
-    for ((o, r), f) in outs.iter().zip(real).zip(fake) {
-        let delta = Tensor::cat(&[r.detach() * wr, f.detach() * wf], 0);
-        d += (o * delta).sum(o.kind());
-    }
-    d
 }
 
 /// E, G and T with their variable stores.
@@ -178,25 +109,13 @@ impl Model {
         self.e.forward_t(x, train).reshape([-1])
     }
 
-    /// `(E(x_real), E(x_fake), ∇_x Σ E(x_real), drift)` from one forward pass
-    /// over the stacked batches (see [`EnergyNet::energy_step`]); `None` if E's
-    /// layers are not covered (the caller then uses autograd). The energies
-    /// carry no graph; the inputs need none.
-    pub fn energy_step(
-        &self,
-        x_real: &Tensor,
-        x_fake: &Tensor,
-    ) -> Option<(Tensor, Tensor, Tensor, Tensor)> {
-        let n = x_real.size()[0];
+    /// E on the stacked batches `[x_real; x_fake]` and the score of the real
+    /// rows by explicit passes, and what E's gradient needs (see
+    /// [`EnergyStep`]); `None` if E's layers are not covered (the caller then
+    /// uses autograd). The inputs need no graph.
+    pub fn energy_step(&self, x_real: &Tensor, x_fake: &Tensor) -> Option<EnergyStep<'_>> {
         let x = Tensor::cat(&[x_real.detach(), x_fake.detach()], 0);
-        let s = self.e.energy_step(&x, n)?;
-        let total = s.energy.size()[0];
-        Some((
-            s.energy.narrow(0, 0, n),
-            s.energy.narrow(0, n, total - n),
-            s.score,
-            s.drift,
-        ))
+        self.e.energy_step(&x, x_real.size()[0])
     }
 
     /// G(z).
