@@ -79,8 +79,10 @@ impl<'a> EnergyStep<'a> {
                 };
                 inputs.push(std::mem::replace(&mut h, next));
             }
+            assert_eq!(h.size(), [total, 1], "E has one output per row");
             // Σ E's gradient at the output: 1 per row.
             let mut g = h.ones_like();
+            let top = ops.len() - 1;
             let mut deltas: Vec<Option<Tensor>> = Vec::with_capacity(ops.len());
             for (i, (op, input)) in ops.iter().zip(&inputs).enumerate().rev() {
                 // Below the first layer only the real rows' gradient (the score) is wanted.
@@ -88,7 +90,12 @@ impl<'a> EnergyStep<'a> {
                 g = match op {
                     Op::Linear(l) => {
                         deltas.push(Some(g.shallow_clone()));
-                        g.narrow(0, 0, rows).mm(&l.ws)
+                        if i == top {
+                            // Ones times W: W's row, repeated (a view).
+                            l.ws.expand([rows, l.ws.size()[1]], false)
+                        } else {
+                            g.narrow(0, 0, rows).mm(&l.ws)
+                        }
                     }
                     Op::Conv(c, geom) => {
                         deltas.push(Some(g.shallow_clone()));
