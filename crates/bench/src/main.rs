@@ -27,6 +27,11 @@ struct Args {
     /// Tiny sizes, no warm-up, one repetition: checks that everything runs.
     #[arg(long)]
     smoke: bool,
+    /// After each workload, measure the matmul reference rate in this same
+    /// process (`reference_gflops=` in its line), so that the fraction of the
+    /// machine's limit compares two rates taken seconds apart.
+    #[arg(long)]
+    reference: bool,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +79,10 @@ fn main_() -> Result<()> {
         );
         if let Some((e, g, t)) = m.params {
             line += &format!(" params={e},{g},{t}");
+        }
+        if args.reference && w != Workload::Matmul {
+            let r = run(Workload::Matmul, scale, device, warmup.min(1), iters.min(3))?;
+            line += &format!(" reference_gflops={:.6}", median(&r.samples));
         }
         println!("{line}");
     }
