@@ -7,7 +7,10 @@
 //! over runs of each process's median. The GFLOP of one timed unit is counted
 //! once by `bench.py --flops` (from the shapes of the matrix products and
 //! convolutions the unit dispatches; see its docstring), after checking that
-//! both sides build networks with the same parameter counts. Writes
+//! both sides build networks with the same parameter counts. Each of our
+//! processes then measures the 4096² matmul rate (`meg-bench --reference`),
+//! and the fraction of the machine's limit is taken per run against it:
+//! the machine's speed drifts over minutes. Writes
 //! `reports/bench/bench.{md,json}` (`bench-<device>-<names>` for other devices
 //! or `--only`; `target/bench-smoke/` for `--smoke`).
 

@@ -27,7 +27,8 @@ Tasks:
             Train, evaluate and report one paper target into
             reports/<target>/<profile>/ (targets: table1 table2 table3
             table4 fig2 fig3 celeba, or all)
-  bench [--only NAME[,NAME...]] [--json] [--device cpu|cuda] [--runs N] [--smoke]
+  bench [--only NAME[,NAME...]] [--json] [--device cpu|cuda] [--runs N]
+        [--wait-quiet] [--smoke]
             Time our workloads (toy, kdd, stackedmnist, cifar, inception,
             batch, mala, matmul) against the same work in eager PyTorch,
             alternating fresh processes; writes reports/bench/bench.{md,json}
