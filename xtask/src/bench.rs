@@ -189,6 +189,14 @@ impl Line {
             .with_context(|| format!("`{key}={v}` is not a number"))
     }
 
+    /// The number under `key`, if the line has one.
+    fn optional_number(&self, key: &str) -> Result<Option<f64>> {
+        match self.0.contains_key(key) {
+            true => self.number(key).map(Some),
+            false => Ok(None),
+        }
+    }
+
     fn params(&self) -> Option<&str> {
         self.0.get("params").map(String::as_str)
     }
@@ -800,9 +808,7 @@ pub fn run(args: &[String]) -> Result<()> {
             out.unit = a.get("unit")?.to_string();
             out.params = a.params().map(String::from);
             out.ours.push(a.number("value")?);
-            if a.0.contains_key("reference_gflops") {
-                out.reference.push(a.number("reference_gflops")?);
-            }
+            out.reference.extend(a.optional_number("reference_gflops")?);
             out.theirs.push(b.number("value")?);
             libtorch = a.get("libtorch")?.to_string();
             git = a.get("git")?.to_string();
@@ -871,6 +877,8 @@ mod tests {
         assert_eq!(l.params(), Some("3,4,5"));
         assert!(Line::parse("bench-resultx a=1", "bench-result").is_none());
         assert!(l.number("samples").is_err());
+        assert_eq!(l.optional_number("value").unwrap(), Some(12.5));
+        assert_eq!(l.optional_number("reference_gflops").unwrap(), None);
     }
 
     #[test]

@@ -217,8 +217,9 @@ fn parallel<T: Send + Sync>(
 
 /// The update of one parameter as a single pass over its memory, when
 /// everything is a contiguous CPU tensor of one float kind (the gradient
-/// made so); `false` (nothing done) otherwise. Writes the storage directly (inside `no_grad`, on leaf
-/// parameters and optimizer state, as the in-place ops would).
+/// made so); `false` (nothing done) otherwise. Writes the storage directly
+/// (inside `no_grad`, on leaf parameters and optimizer state, as the
+/// in-place ops would).
 fn fused_cpu(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &Hyper) -> bool {
     let kind = p.kind();
     // A gradient in another memory layout than its parameter (the weight

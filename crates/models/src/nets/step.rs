@@ -32,17 +32,6 @@ pub(super) enum Op<'a> {
     Flatten,
 }
 
-impl Op<'_> {
-    /// Weight and bias of a weight layer.
-    fn params(&self) -> Option<(&Tensor, Option<&Tensor>)> {
-        match self {
-            Op::Linear(l) => Some((&l.ws, l.bs.as_ref())),
-            Op::Conv(c, _) => Some((&c.ws, c.bs.as_ref())),
-            Op::LeakyRelu(_) | Op::Flatten => None,
-        }
-    }
-}
-
 /// What [`super::EnergyNet::energy_step`] returns: E and the score, and what
 /// [`EnergyStep::surrogate`] needs for E's parameter gradients.
 pub struct EnergyStep<'a> {
@@ -162,7 +151,7 @@ impl<'a> EnergyStep<'a> {
             .zip(&self.deltas)
             .enumerate()
         {
-            if let (Some((w, b)), Some(delta)) = (op.params(), delta) {
+            if let Some(delta) = delta {
                 // c·a on all rows, plus ū on the real ones.
                 let mut shape = vec![1; a.dim()];
                 shape[0] = total;
@@ -171,22 +160,29 @@ impl<'a> EnergyStep<'a> {
                     .narrow(0, 0, n)
                     .f_add_(&ubar)
                     .expect("ū has the real rows' shape");
-                let per_row = |d: &Tensor| c.unsqueeze(0).mm(d).reshape([-1]);
-                match op {
-                    Op::Linear(_) => {
-                        grads.push((w, delta.tr().mm(&combined)));
-                        if let Some(b) = b {
-                            grads.push((b, per_row(delta)));
-                        }
-                    }
-                    Op::Conv(conv, geom) => {
-                        grads.push((w, conv_weight_grad(conv, *geom, delta, &combined)));
-                        if let Some(b) = b {
-                            let summed = delta.sum_dim_intlist(&[2i64, 3][..], false, delta.kind());
-                            grads.push((b, per_row(&summed)));
-                        }
-                    }
-                    Op::LeakyRelu(_) | Op::Flatten => unreachable!("not a weight layer"),
+                // Each weight's gradient, and the bias's δ summed over positions.
+                let (w, dw, bias) = match op {
+                    Op::Linear(l) => (
+                        &l.ws,
+                        delta.tr().mm(&combined),
+                        l.bs.as_ref().map(|b| (b, delta.shallow_clone())),
+                    ),
+                    Op::Conv(conv, geom) => (
+                        &conv.ws,
+                        conv_weight_grad(conv, *geom, delta, &combined),
+                        conv.bs.as_ref().map(|b| {
+                            (
+                                b,
+                                delta.sum_dim_intlist(&[2i64, 3][..], false, delta.kind()),
+                            )
+                        }),
+                    ),
+                    Op::LeakyRelu(_) | Op::Flatten => unreachable!("only weight layers have a δ"),
+                };
+                grads.push((w, dw));
+                if let Some((b, rows)) = bias {
+                    // Σ_rows c·δ.
+                    grads.push((b, c.unsqueeze(0).mm(&rows).reshape([-1])));
                 }
             }
             if i == last {
