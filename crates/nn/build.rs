@@ -12,6 +12,7 @@ fn main() {
         .expect("libtorch's lib has a parent")
         .join("include");
     println!("cargo:rerun-if-changed=csrc/grad.cpp");
+    println!("cargo:rerun-if-changed=csrc/runtime.cpp");
     // The C++ ABI torch-sys builds its own glue with (PyTorch's Linux wheels use 1).
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
@@ -24,5 +25,6 @@ fn main() {
         .include(&include)
         .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
         .file("csrc/grad.cpp")
+        .file("csrc/runtime.cpp")
         .compile("meg_nn_csrc");
 }

@@ -5,6 +5,8 @@
 
 mod bench;
 mod doctor;
+mod inputs;
+mod numeric_paths;
 mod reproduce;
 mod setup;
 mod test;
@@ -21,8 +23,12 @@ Tasks:
             venv with torch==2.11.0 from PyPI) and link it at ./.libtorch
   doctor    Report libtorch path and version, CUDA devices, threads, and the
             data cache with the datasets present and verified
-  test      Run `setup` when needed, the workspace's whole test suite, then
-            `verify` (extra arguments go to `cargo test` and skip `verify`)
+  test [--numeric-paths] [CARGO TEST ARGS]
+            Run `setup` when needed, the workspace's whole test suite, then
+            `verify` (extra arguments go to `cargo test` and skip `verify`),
+            and list the tests that did not run with why;
+            --numeric-paths: the golden and numerics tests under each CPU
+            kernel path (ATEN_CPU_CAPABILITY, MKL_CBWR, ONEDNN_MAX_CPU_ISA)
   reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto] [--seeds N]
             Train, evaluate and report one paper target into
             reports/<target>/<profile>/ (targets: table1 table2 table3

@@ -15,6 +15,6 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     crate::setup::provision()?;
-    let mut cmd = crate::util::meg(&["reproduce"]);
+    let mut cmd = crate::util::meg(&["reproduce"])?;
     run_status(cmd.args(args))
 }

@@ -29,9 +29,9 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
-/// `meg <args>` (through cargo) with one libtorch thread.
-fn meg(args: &[&str]) -> Command {
-    let mut cmd = crate::util::meg(args);
+/// `BIN <args>` with one libtorch thread.
+fn meg(bin: &Path, args: &[&str]) -> Command {
+    let mut cmd = crate::util::meg_at(bin, args);
     cmd.env("MEG_THREADS", "1");
     cmd
 }
@@ -53,11 +53,12 @@ fn path_str(p: &Path) -> Result<&str> {
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     crate::setup::provision()?;
+    let bin = crate::util::meg_binary()?;
     let reports = temp_reports()?;
     let lock = workspace_root().join("reports").join("hashes.lock");
     let (r, l) = (path_str(&reports)?, path_str(&lock)?);
     eprintln!("reproducing every target (smoke, cpu) into {r}");
-    let result = run_status(&mut meg(&[
+    let result = run_status(&mut meg(&bin, &[
         "reproduce",
         "all",
         "--profile",
@@ -69,7 +70,7 @@ pub fn run(args: &[String]) -> Result<()> {
     ]))
     .and_then(|()| {
         let action = if opts.update { "update" } else { "check" };
-        run_status(&mut meg(&[
+        run_status(&mut meg(&bin, &[
             "hashes",
             action,
             "--reports",
@@ -108,22 +109,14 @@ mod tests {
     }
 
     #[test]
-    fn runs_meg_through_cargo_with_one_thread() {
-        let cmd = meg(&["hashes", "check"]);
+    fn runs_the_binary_with_one_thread_in_the_workspace() {
+        let cmd = meg(Path::new("/x/meg"), &["hashes", "check"]);
         let args: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
-        assert_eq!(
-            args,
-            [
-                "run",
-                "--release",
-                "--quiet",
-                "--bin",
-                "meg",
-                "--",
-                "hashes",
-                "check"
-            ]
-        );
+        assert_eq!(cmd.get_program(), "/x/meg");
+        assert_eq!(args, ["hashes", "check"]);
+        assert!(cmd
+            .get_envs()
+            .any(|(k, v)| k == "MEG_WORKSPACE" && v == Some(workspace_root().as_os_str())));
         assert!(cmd
             .get_envs()
             .any(|(k, v)| k == "MEG_THREADS" && v == Some("1".as_ref())));

@@ -8,6 +8,24 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Also run one float32 convolution (oneDNN), one matrix product and one
+    /// symmetric eigendecomposition (MKL), so that `ONEDNN_VERBOSE=1` and
+    /// `MKL_VERBOSE=1` report the kernels this process takes.
+    #[arg(long)]
+    kernels: bool,
+}
+
+/// One call into each library whose kernels decide the last digits of a CPU run.
+fn exercise_kernels() {
+    use tch::{Device, Kind, Tensor};
+    let _guard = tch::no_grad_guard();
+    let x = Tensor::ones([2, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let w = Tensor::ones([4, 3, 3, 3], (Kind::Float, Device::Cpu));
+    let _ = x.conv2d(&w, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1);
+    let a = Tensor::eye(64, (Kind::Float, Device::Cpu));
+    let _ = a.matmul(&a);
+    let s = Tensor::eye(8, (Kind::Double, Device::Cpu));
+    let _ = s.linalg_eigvalsh("L");
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -18,6 +36,9 @@ pub fn run(args: Args) -> Result<()> {
     let s = t.dot(&t).double_value(&[]);
     if s != 14.0 {
         bail!("libtorch computed 1²+2²+3² = {s}, expected 14");
+    }
+    if args.kernels {
+        exercise_kernels();
     }
     let root = meg_datasets::store::data_root()?;
     let mut data = serde_json::Map::new();
@@ -30,6 +51,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     if args.json {
         let mut v = serde_json::to_value(&info)?;
+        v["cpu_kind"] = serde_json::json!(meg_nn::cpu_kind());
         v["data_dir"] = serde_json::json!(root.display().to_string());
         v["datasets"] = serde_json::Value::Object(data);
         println!("{}", serde_json::to_string(&v)?);
@@ -49,6 +71,11 @@ pub fn run(args: Args) -> Result<()> {
             info.cudnn_available
         );
         println!("threads: {} (MKL: {})", info.threads, info.mkl);
+        println!(
+            "CPU: {}; ATen kernels: {}",
+            meg_nn::cpu_kind(),
+            info.cpu_capability
+        );
         println!("data cache: {}", root.display());
         for (name, d) in &data {
             let status = d["status"].as_str().unwrap_or("?");

@@ -129,6 +129,7 @@ impl<'a> Target<'a> {
     /// Trains (or resumes, or finds finished) `run`, calling `hook` after
     /// every iteration trained now.
     pub fn train(&self, run: &Run, hook: &mut dyn FnMut(u64, &Model)) -> Result<Trained> {
+        meg_nn::fault::point("before-run");
         let mut topts = TrainOptions::new(&run.dir, self.opts.device);
         topts.resume = true;
         train_with(&run.cfg, &topts, hook)

@@ -6,7 +6,8 @@ use meg_metrics::images::{list_images, load_image};
 use meg_metrics::inception::synthetic_uniform;
 use meg_metrics::weights::load_state_dict;
 use meg_metrics::{fid, InceptionFid, Stats};
-use meg_nn::golden::{closeness, Golden};
+use meg_nn::golden::Golden;
+use meg_nn::tolerance::closeness;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::{Device, Kind, Tensor};
@@ -178,17 +179,21 @@ fn pickled_state_dict_is_converted_once_and_cached() {
     );
     // The .pth files are written by torch itself, when this machine has it.
     let py = meg_metrics::weights::find_python();
-    let out = Command::new(&py).args(["-c", &script]).output();
-    let Ok(out) = out else {
-        eprintln!("SKIPPED: cannot run {} (set MEG_PYTHON)", py.display());
-        return;
-    };
+    let out = Command::new(&py)
+        .args(["-c", &script])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "input missing: cannot run {} ({e}); run `cargo xtask setup` or set MEG_PYTHON",
+                py.display()
+            )
+        });
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("No module named 'torch'") {
-        eprintln!("SKIPPED: no torch in {} (set MEG_PYTHON)", py.display());
-        return;
-    }
-    assert!(out.status.success(), "{stderr}");
+    assert!(
+        out.status.success(),
+        "{} could not write the .pth files (no torch? run `cargo xtask setup` or set MEG_PYTHON): {stderr}",
+        py.display()
+    );
 
     for file in [&pth, &legacy] {
         let sd = load_state_dict(file, &cache).unwrap();
@@ -265,7 +270,7 @@ fn inception_rejects_foreign_state_dicts() {
 /// and compare with `tests/golden/metrics_bench.py` (pytorch-fid, same weights,
 /// same images, same threads).
 #[test]
-#[ignore]
+#[ignore = "benchmark, not a test: Inception feature extraction speed, compared by hand with tests/golden/metrics_bench.py"]
 fn bench_feature_extraction() {
     let threads = meg_nn::set_threads_from_env().unwrap();
     let (n, batch) = (64usize, 16usize);

@@ -286,17 +286,17 @@ mod tests {
             opt.step();
         }
         let k = Kind::Double;
-        meg_nn::golden::assert_close("p", &p.detach(), &g.get("p", k).unwrap(), 1e-12, 1e-12);
+        meg_nn::tolerance::assert_close("p", &p.detach(), &g.get("p", k).unwrap(), 1e-12, 1e-12);
         let state = opt.state("");
         assert_eq!(state[0].1.int64_value(&[]), 3);
-        meg_nn::golden::assert_close(
+        meg_nn::tolerance::assert_close(
             "exp_avg",
             &state[1].1,
             &g.get("exp_avg", k).unwrap(),
             1e-12,
             1e-12,
         );
-        meg_nn::golden::assert_close(
+        meg_nn::tolerance::assert_close(
             "exp_avg_sq",
             &state[2].1,
             &g.get("exp_avg_sq", k).unwrap(),
@@ -323,9 +323,9 @@ mod tests {
                 opt.step_with(&g);
             }
         }
-        meg_nn::golden::assert_close("param", &a.detach(), &b.detach(), 1e-12, 1e-14);
+        meg_nn::tolerance::assert_close("param", &a.detach(), &b.detach(), 1e-12, 1e-14);
         for i in 1..3 {
-            meg_nn::golden::assert_close(
+            meg_nn::tolerance::assert_close(
                 "state",
                 &opt_a.state("")[i].1,
                 &opt_b.state("")[i].1,

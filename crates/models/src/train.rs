@@ -154,7 +154,8 @@ pub fn train_with(
     let metrics_path = dir.join(METRICS_FILE);
     let mut rows = read_metrics(&metrics_path, start)?;
     let prior_seconds = rows.last().map(|r| r.seconds).unwrap_or(0.0);
-    let mut csv = rewrite_metrics(&metrics_path, &rows)?;
+    // Buffered: each row reaches the file in one write, at the flush below.
+    let mut csv = std::io::BufWriter::new(rewrite_metrics(&metrics_path, &rows)?);
     let mut last = rows.pop().unwrap_or_default();
 
     let mut source = data::open(&cfg.data, segment_seed(cfg.seed, start, 1), opts.device)
@@ -209,6 +210,7 @@ pub fn train_with(
                 "{},{},{},{},{},{:.3}",
                 last.iteration, last.e_real, last.e_fake, last.penalty, last.mi_loss, last.seconds
             )?;
+            meg_nn::fault::point("metrics-row-unflushed");
             csv.flush()?;
             let msg = format!(
                 "E(real) {:.4}  E(fake) {:.4}  pen {:.4}  MI {:.4}",
@@ -333,7 +335,10 @@ fn read_metrics(path: &Path, upto: u64) -> Result<Vec<Row>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
+    // A last line without its newline is a row torn by a crash: dropped (it
+    // lies after the checkpoint, and is trained and written again).
+    let complete = text.split_inclusive('\n').filter(|l| l.ends_with('\n'));
+    for (i, line) in complete.map(str::trim_end).enumerate().skip(1) {
         let f: Vec<f64> = line
             .split(',')
             .map(str::parse)

@@ -7,7 +7,8 @@
 use meg_models::config::ModelConfig;
 use meg_models::nets::Model;
 use meg_models::objectives;
-use meg_nn::golden::{assert_close, Golden};
+use meg_nn::golden::Golden;
+use meg_nn::tolerance::assert_close;
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 

@@ -4,7 +4,8 @@
 use meg_models::config::ModelConfig;
 use meg_models::nets::Model;
 use meg_models::objectives;
-use meg_nn::golden::{assert_close, Golden};
+use meg_nn::golden::Golden;
+use meg_nn::tolerance::assert_close;
 use tch::{Device, Kind, Tensor};
 
 fn golden_model(g: &Golden) -> Model {

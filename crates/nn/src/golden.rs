@@ -64,26 +64,6 @@ impl Golden {
     }
 }
 
-/// Largest elementwise |a - b| / (atol + rtol |b|); <= 1 means "close".
-pub fn closeness(a: &Tensor, b: &Tensor, rtol: f64, atol: f64) -> f64 {
-    assert_eq!(a.size(), b.size(), "shape mismatch");
-    let a = a.to_kind(Kind::Double);
-    let b = b.to_kind(Kind::Double);
-    ((&a - &b).abs() / (b.abs() * rtol + atol))
-        .max()
-        .double_value(&[])
-}
-
-/// Panics with a readable message unless `a` and `b` are close.
-#[track_caller]
-pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, rtol: f64, atol: f64) {
-    let c = closeness(a, b, rtol, atol);
-    assert!(
-        c <= 1.0,
-        "{what}: not close (worst error ratio {c:.3}); got {a:?} expected {b:?}"
-    );
-}
-
 /// The workspace root: `MEG_WORKSPACE` when set, else the current directory or
 /// its nearest ancestor holding this workspace (`Cargo.toml` and
 /// `experiments/`), else the source tree this crate was built from. A binary

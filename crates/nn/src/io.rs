@@ -17,7 +17,13 @@ pub fn temp_path(path: &Path) -> PathBuf {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |tmp| {
         let mut f = std::fs::File::create(tmp)?;
-        f.write_all(bytes)?;
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        f.write_all(head)?;
+        if crate::fault::armed_for_tests() {
+            f.sync_all()?;
+            crate::fault::file_point("partial-write", path);
+        }
+        f.write_all(tail)?;
         Ok(())
     })
 }
@@ -31,7 +37,9 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -
     let tmp = temp_path(path);
     let result = write(&tmp).and_then(|()| {
         std::fs::File::open(&tmp)?.sync_all()?;
+        crate::fault::file_point("before-rename", path);
         std::fs::rename(&tmp, path)?;
+        crate::fault::file_point("after-rename", path);
         Ok(())
     });
     if result.is_err() {

@@ -2,6 +2,7 @@
 //! PyTorch's default initialization, device and thread selection, and facts
 //! about the libtorch this process actually loaded.
 
+pub mod fault;
 pub mod golden;
 pub mod grad;
 pub mod init;
@@ -9,6 +10,7 @@ pub mod io;
 pub mod layout;
 pub mod provenance;
 pub mod runtime;
+pub mod tolerance;
 
 pub use init::{batch_norm1d, batch_norm2d, conv2d, conv_transpose2d, linear};
 pub mod act;

@@ -129,6 +129,9 @@ pub struct RuntimeInfo {
     pub cudnn_available: bool,
     pub threads: i32,
     pub mkl: bool,
+    /// ATen's CPU kernel level (`DEFAULT`, `AVX2`, `AVX512`, ...), lowered by
+    /// `ATEN_CPU_CAPABILITY`.
+    pub cpu_capability: String,
 }
 
 impl RuntimeInfo {
@@ -149,8 +152,24 @@ impl RuntimeInfo {
             cudnn_available: tch::Cuda::cudnn_is_available(),
             threads: tch::get_num_threads(),
             mkl: tch::utils::has_mkl(),
+            cpu_capability: cpu_capability(),
         }
     }
+}
+
+/// ATen's CPU kernel level (`at::get_cpu_capability()`), e.g. `AVX2`.
+pub fn cpu_capability() -> String {
+    extern "C" {
+        fn meg_cpu_capability(out: *mut std::ffi::c_char, out_len: usize);
+    }
+    let mut buf = [0 as std::ffi::c_char; 64];
+    // SAFETY: the glue writes at most `buf.len()` bytes including the NUL
+    // (snprintf), catches every C++ exception, and keeps no pointer to `buf`.
+    unsafe { meg_cpu_capability(buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: snprintf NUL-terminated the string inside `buf` (len > 0).
+    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The directory of the `libtorch_cpu.so` mapped into this process (Linux).

@@ -1,7 +1,8 @@
 //! Forward, backward and double backward through libtorch, against PyTorch
 //! (golden values from tests/golden/autograd.py).
 
-use meg_nn::golden::{assert_close, Golden};
+use meg_nn::golden::Golden;
+use meg_nn::tolerance::assert_close;
 use tch::{Kind, Tensor};
 
 fn net(x: &Tensor, p: &[Tensor]) -> Tensor {

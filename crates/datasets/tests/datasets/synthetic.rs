@@ -86,7 +86,7 @@ fn mnist_standin_is_balanced_varied_and_learnable() {
 /// seen). Tens of seconds on two cores: `MEG_THREADS=2 cargo test --release -p meg-datasets --test datasets
 /// small_cnn -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "slow (tens of seconds on 2 cores): the protocol's classifier shape learns the synthetic MNIST stand-in"]
 fn mnist_standin_small_cnn_learns_it() {
     set_threads_from_env().unwrap();
     tch::manual_seed(0);

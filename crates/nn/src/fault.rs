@@ -1,0 +1,102 @@
+//! Deterministic fault injection for the crash tests: with
+//! `MEG_FAULT=POINT[@N]` in the environment, the process kills itself with
+//! SIGKILL the N-th time (default: the first) it reaches the named point, so
+//! a test can crash a run at an exact moment instead of after a sleep.
+//!
+//! Points (`FILE` is a file name such as `checkpoint.safetensors`):
+//! - `partial-write:FILE`: half of the bytes of an atomic write are in the
+//!   temporary file, the final name still holds the previous version;
+//! - `before-rename:FILE`: the temporary file is complete and synced, not yet
+//!   renamed;
+//! - `after-rename:FILE`: the new version is in place, nothing after it ran;
+//! - `metrics-row-unflushed`: a `metrics.csv` row is formatted into the
+//!   buffer but not flushed;
+//! - `before-run`: a target is about to train (or find finished) its next run.
+//!
+//! Without the variable a point costs one relaxed atomic load.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// The variable that arms a fault.
+pub const ENV: &str = "MEG_FAULT";
+
+struct Armed {
+    point: String,
+    hit: u64,
+}
+
+fn armed() -> Option<&'static Armed> {
+    static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| std::env::var(ENV).ok().and_then(|v| parse(&v)))
+        .as_ref()
+}
+
+fn parse(v: &str) -> Option<Armed> {
+    let (point, hit) = match v.rsplit_once('@') {
+        Some((p, n)) => (p, n.parse().ok().filter(|&n| n > 0)?),
+        None => (v, 1),
+    };
+    (!point.is_empty()).then(|| Armed {
+        point: point.to_string(),
+        hit,
+    })
+}
+
+/// Reaches the point `name`: SIGKILLs the process if `MEG_FAULT` armed it
+/// and this is the armed hit.
+pub fn point(name: &str) {
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let Some(a) = armed() else {
+        return;
+    };
+    if a.point != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != a.hit {
+        return;
+    }
+    eprintln!("{ENV}: killing this process (SIGKILL) at `{name}`, hit {}", a.hit);
+    kill_self();
+}
+
+/// Whether `MEG_FAULT` is set (a writer may then sync before a point).
+pub fn armed_for_tests() -> bool {
+    armed().is_some()
+}
+
+/// A point named after a file: `PREFIX:FILE_NAME`.
+pub fn file_point(prefix: &str, path: &std::path::Path) {
+    if armed().is_some() {
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        point(&format!("{prefix}:{file}"));
+    }
+}
+
+fn kill_self() -> ! {
+    extern "C" {
+        fn getpid() -> i32;
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    const SIGKILL: i32 = 9;
+    // SAFETY: getpid and kill are async-signal-safe libc calls with plain
+    // integer arguments; SIGKILL (9 on Linux) to our own pid cannot be caught.
+    unsafe {
+        kill(getpid(), SIGKILL);
+    }
+    // SIGKILL to self is delivered before kill() returns to user space; this
+    // is never reached, but the type says so.
+    std::process::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_point_and_hit() {
+        let a = parse("before-rename:checkpoint.safetensors@3").unwrap();
+        assert_eq!((a.point.as_str(), a.hit), ("before-rename:checkpoint.safetensors", 3));
+        let a = parse("before-run").unwrap();
+        assert_eq!((a.point.as_str(), a.hit), ("before-run", 1));
+        assert!(parse("x@0").is_none() && parse("x@y").is_none() && parse("").is_none());
+    }
+}
