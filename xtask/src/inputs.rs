@@ -86,9 +86,14 @@ mod tests {
         let none = missing(false, |_| false).unwrap();
         let n: usize = INPUTS.iter().map(|i| i.tests.len()).sum();
         assert_eq!(none.len(), n);
-        assert!(none[0].why.contains("apt-get install dataset-fashion-mnist"));
+        assert!(none[0]
+            .why
+            .contains("apt-get install dataset-fashion-mnist"));
         assert!(missing(false, |_| true).unwrap().is_empty());
         let err = missing(true, |_| false).unwrap_err().to_string();
-        assert!(err.contains("CI=true") && err.contains("fashion-mnist"), "{err}");
+        assert!(
+            err.contains("CI=true") && err.contains("fashion-mnist"),
+            "{err}"
+        );
     }
 }

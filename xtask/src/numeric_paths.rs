@@ -52,11 +52,27 @@ const GOLDEN_TESTS: &[(&str, &[&str])] = &[
     ("meg-nn", &["--lib", "--test", "autograd"]),
     (
         "meg-models",
-        &["--lib", "--test", "nets", "--test", "objectives", "--test", "mcmc"],
+        &[
+            "--lib",
+            "--test",
+            "nets",
+            "--test",
+            "objectives",
+            "--test",
+            "mcmc",
+        ],
     ),
     (
         "meg-metrics",
-        &["--lib", "--test", "numerics", "--test", "inception", "--test", "anomaly"],
+        &[
+            "--lib",
+            "--test",
+            "numerics",
+            "--test",
+            "inception",
+            "--test",
+            "anomaly",
+        ],
     ),
     ("meg-datasets", &["--test", "datasets", "loaders"]),
     (
@@ -103,12 +119,10 @@ fn kernels(bin: &Path, path: &NumericPath) -> Result<Kernels> {
         .env("MEG_THREADS", "1");
     let out = cmd.output()?;
     if !out.status.success() {
-        bail!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     Ok(parse_kernels(&text))
 }
 
@@ -163,7 +177,10 @@ pub fn run() -> Result<()> {
     }
     let failed: Vec<&str> = rows.iter().filter(|r| !r.3).map(|r| r.0.as_str()).collect();
     if !failed.is_empty() {
-        bail!("the golden or numerics tests fail under: {}", failed.join("; "));
+        bail!(
+            "the golden or numerics tests fail under: {}",
+            failed.join("; ")
+        );
     }
     Ok(())
 }

@@ -124,7 +124,10 @@ fn print_not_run(ignored: &[NotRun], skipped: &[NotRun]) {
         eprintln!("every test ran");
         return;
     }
-    eprintln!("\nnot run by this command ({}):", ignored.len() + skipped.len());
+    eprintln!(
+        "\nnot run by this command ({}):",
+        ignored.len() + skipped.len()
+    );
     for t in ignored {
         eprintln!("  {}: ignored, {}", t.test, t.why);
     }

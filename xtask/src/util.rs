@@ -67,15 +67,17 @@ pub fn meg_binary() -> Result<PathBuf> {
             );
         }
         Some(t) if newest_source(&root).is_some_and(|s| s > t) => {
-            eprintln!("sources changed since {} was built: rebuilding", bin.display());
+            eprintln!(
+                "sources changed since {} was built: rebuilding",
+                bin.display()
+            );
         }
         Some(_) => {
             cmd.arg("--quiet");
         }
     }
     run_status(&mut cmd)?;
-    std::fs::write(&stamp, b"")
-        .with_context(|| format!("writing {}", stamp.display()))?;
+    std::fs::write(&stamp, b"").with_context(|| format!("writing {}", stamp.display()))?;
     Ok(bin)
 }
 
@@ -101,7 +103,11 @@ fn newest_source(root: &Path) -> Option<SystemTime> {
     }
     let mut newest = None;
     for f in ["Cargo.lock", "Cargo.toml"] {
-        newest = newest.max(std::fs::metadata(root.join(f)).and_then(|m| m.modified()).ok());
+        newest = newest.max(
+            std::fs::metadata(root.join(f))
+                .and_then(|m| m.modified())
+                .ok(),
+        );
     }
     walk(&root.join("crates"), &mut newest);
     newest

@@ -2,7 +2,10 @@
 //! profile on the CPU into a temporary directory and check the canonical
 //! hashes of its results against `reports/hashes.lock`.
 //!
-//! One intra-op thread (`MEG_THREADS=1`) makes the CPU runs deterministic.
+//! One intra-op thread (`MEG_THREADS=1`) makes the CPU runs deterministic,
+//! and [`PINS`] select kernels every x86-64 CPU has; the lock records them
+//! beside the CPU kind (a check on another CPU kind or without the pins
+//! compares values within a tolerance instead of by hash).
 //! `--update` rewrites the lock and the canonical results beside it
 //! (`reports/hashes/`) instead of checking. The temporary directory is
 //! removed on success and kept, for inspection, on failure.
@@ -29,10 +32,20 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
-/// `BIN <args>` with one libtorch thread.
+/// The kernel paths `verify` pins, so that the lock is computed with kernels
+/// every x86-64 CPU has: ATen's AVX2 level, MKL's conditional-numerical-
+/// reproducibility `COMPATIBLE` branch (the one MKL runs identically on Intel
+/// and AMD: it ignores `MKL_CBWR=AVX2` on AMD), oneDNN at AVX2.
+pub const PINS: [(&str, &str); 3] = [
+    ("ATEN_CPU_CAPABILITY", "avx2"),
+    ("MKL_CBWR", "COMPATIBLE"),
+    ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+];
+
+/// `BIN <args>` with one libtorch thread and the kernel pins.
 fn meg(bin: &Path, args: &[&str]) -> Command {
     let mut cmd = crate::util::meg_at(bin, args);
-    cmd.env("MEG_THREADS", "1");
+    cmd.env("MEG_THREADS", "1").envs(PINS);
     cmd
 }
 
@@ -58,28 +71,34 @@ pub fn run(args: &[String]) -> Result<()> {
     let lock = workspace_root().join("reports").join("hashes.lock");
     let (r, l) = (path_str(&reports)?, path_str(&lock)?);
     eprintln!("reproducing every target (smoke, cpu) into {r}");
-    let result = run_status(&mut meg(&bin, &[
-        "reproduce",
-        "all",
-        "--profile",
-        "smoke",
-        "--device",
-        "cpu",
-        "--reports-dir",
-        r,
-    ]))
-    .and_then(|()| {
-        let action = if opts.update { "update" } else { "check" };
-        run_status(&mut meg(&bin, &[
-            "hashes",
-            action,
-            "--reports",
-            r,
-            "--lock",
-            l,
+    let result = run_status(&mut meg(
+        &bin,
+        &[
+            "reproduce",
+            "all",
             "--profile",
             "smoke",
-        ]))
+            "--device",
+            "cpu",
+            "--reports-dir",
+            r,
+        ],
+    ))
+    .and_then(|()| {
+        let action = if opts.update { "update" } else { "check" };
+        run_status(&mut meg(
+            &bin,
+            &[
+                "hashes",
+                action,
+                "--reports",
+                r,
+                "--lock",
+                l,
+                "--profile",
+                "smoke",
+            ],
+        ))
     });
     match result {
         Ok(()) => {
@@ -117,6 +136,9 @@ mod tests {
         assert!(cmd
             .get_envs()
             .any(|(k, v)| k == "MEG_WORKSPACE" && v == Some(workspace_root().as_os_str())));
+        assert!(cmd
+            .get_envs()
+            .any(|(k, v)| k == "MKL_CBWR" && v == Some("COMPATIBLE".as_ref())));
         assert!(cmd
             .get_envs()
             .any(|(k, v)| k == "MEG_THREADS" && v == Some("1".as_ref())));

@@ -1,11 +1,11 @@
-//! `meg reproduce` as a user runs it: killed with SIGKILL at several points
-//! and started again, it continues from the interrupted run's last checkpoint,
+//! `meg reproduce` as a user runs it: killed with SIGKILL at named points
+//! (`MEG_FAULT`, meg_nn::fault) and started again, it continues from the interrupted run's last checkpoint,
 //! skips finished runs, leaves nothing half-written, and ends with the same
 //! results (canonical hash) as a run that was never interrupted.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 fn meg() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_meg"));
@@ -52,27 +52,27 @@ fn killed_reproduce_continues_and_matches_an_uninterrupted_run() {
         String::from_utf8_lossy(&st.stderr)
     );
 
-    // Kill once the given file appears (or after a deadline), three times.
+    // Killed (MEG_FAULT, SIGKILL) at named moments, one after another: between
+    // two runs, in the middle of an evaluation cache write, with a checkpoint
+    // complete but not renamed, in the middle of writing results.json.
     let runs = killed.join("table3").join("smoke").join("runs");
-    for wait_for in [
-        runs.join("meg-s0").join("checkpoint.safetensors"),
-        runs.join("meg-s2").join("checkpoint.safetensors"),
-        runs.join("meg-s3").join("epoch-3.json"),
+    for fault in [
+        "before-run@3",
+        "partial-write:epoch-3.json",
+        "before-rename:checkpoint.safetensors@2",
+        "partial-write:results.json",
     ] {
-        let mut child = reproduce("table3", &killed)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let o = reproduce("table3", &killed)
+            .env("MEG_FAULT", fault)
+            .output()
             .unwrap();
-        let t0 = Instant::now();
-        while !wait_for.exists() && t0.elapsed() < Duration::from_secs(60) {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = child.kill(); // SIGKILL
-        child.wait().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            o.status.signal(),
+            Some(9),
+            "{fault}: not killed there: {err}"
+        );
+        assert!(err.contains("MEG_FAULT: killing"), "{fault}: {err}");
     }
     let st = reproduce("table3", &killed).output().unwrap();
     assert!(

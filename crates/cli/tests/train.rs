@@ -1,10 +1,10 @@
-//! `meg train` / `meg sample` as a user runs them: SIGKILL in the middle of
-//! training (and so, often, in the middle of a checkpoint save) never leaves a
-//! broken checkpoint, and `--resume` continues the iteration count.
+//! `meg train` / `meg sample` as a user runs them: a SIGKILL at each named
+//! moment of a checkpoint or metrics write (`MEG_FAULT`, meg_nn::fault) never
+//! leaves a broken checkpoint, and `--resume` ends exactly where an
+//! uninterrupted run ends.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 const CONFIG: &str = "
 name: kill-test
@@ -48,52 +48,147 @@ fn checkpoint_iteration(dir: &Path) -> Option<u64> {
     })
 }
 
+/// A short run (checkpoints at 20, 40, 60; rows every 5 iterations) for the
+/// crash tests.
+const SHORT: &str = "
+name: crash-test
+model: {family: toy, width: 32}
+data: {kind: toy, name: 8gaussians}
+objective: meg
+lambda: 0.1
+batch_size: 32
+iterations: 60
+seed: 3
+log_every: 5
+checkpoint_every: 20
+";
+
+/// metrics.csv without the seconds column, and every checkpoint tensor.
+fn outcome(dir: &Path) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let rows = csv
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect();
+    let mut tensors: Vec<(String, Vec<f64>)> =
+        tch::Tensor::read_safetensors(dir.join("checkpoint.safetensors"))
+            .unwrap()
+            .into_iter()
+            .map(|(k, t)| {
+                let v = Vec::<f64>::try_from(t.to_kind(tch::Kind::Double).reshape([-1])).unwrap();
+                (k, v)
+            })
+            .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    (rows, tensors)
+}
+
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".tmp"))
+        .collect()
+}
+
+/// Killed (SIGKILL, by `MEG_FAULT`) at each named moment of a checkpoint or
+/// metrics write, a run resumes to exactly the checkpoint and metrics of an
+/// uninterrupted run: no row lost or repeated, no temporary file left.
 #[test]
-fn killed_training_resumes_from_an_intact_checkpoint() {
+fn killed_at_each_write_point_resumes_to_the_uninterrupted_result() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("run.yaml");
+    std::fs::write(&cfg, SHORT).unwrap();
+    let clean = tmp.path().join("clean");
+    let o = meg().args(train_args(&cfg, &clean, &[])).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = outcome(&clean);
+    assert_eq!(want.0.len(), 1 + 12, "header and a row every 5 iterations");
+
+    for (i, fault) in [
+        "partial-write:checkpoint.safetensors@2",
+        "before-rename:checkpoint.safetensors@2",
+        "after-rename:checkpoint.safetensors@2",
+        "metrics-row-unflushed@7",
+        "after-rename:checkpoint.safetensors@3",
+        "partial-write:run.json",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = tmp.path().join(format!("run{i}"));
+        let o = meg()
+            .args(train_args(&cfg, &out, &[]))
+            .env("MEG_FAULT", fault)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            o.status.signal(),
+            Some(9),
+            "{fault}: not killed there: {err}"
+        );
+        assert!(err.contains("MEG_FAULT: killing"), "{fault}: {err}");
+        // Whatever checkpoint is there is complete and loads.
+        if out.join("checkpoint.safetensors").exists() {
+            checkpoint_iteration(&out);
+        }
+        let o = meg()
+            .args(train_args(&cfg, &out, &["--resume"]))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{fault}: resume failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let got = outcome(&out);
+        assert_eq!(got.0, want.0, "{fault}: metrics rows differ");
+        assert!(got.1 == want.1, "{fault}: the final checkpoint differs");
+        assert!(
+            temporaries(&out).is_empty(),
+            "{fault}: {:?}",
+            temporaries(&out)
+        );
+    }
+}
+
+/// `--stop-at` leaves a resumable run whose iteration count continues, and the
+/// model samples from its checkpoint.
+#[test]
+fn stopped_run_samples_and_continues_its_count() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("run.yaml");
     std::fs::write(&cfg, CONFIG).unwrap();
     let out = tmp.path().join("run");
-    let mut last = 0;
-    for (round, wait_ms) in [700u64, 450, 830, 600, 910].into_iter().enumerate() {
-        let args = train_args(&cfg, &out, if round > 0 { &["--resume"] } else { &[] });
-        let mut child = meg()
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(wait_ms));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        if let Some(it) = checkpoint_iteration(&out) {
-            assert!(
-                it >= last,
-                "round {round}: checkpoint went back from {last} to {it}"
-            );
-            last = it;
-        }
-        // The model loads and samples from whatever checkpoint is there.
-        if last > 0 {
-            let s = meg()
-                .args([
-                    "sample",
-                    out.to_str().unwrap(),
-                    "-n",
-                    "4",
-                    "--device",
-                    "cpu",
-                    "--out",
-                ])
-                .arg(tmp.path().join("s.csv"))
-                .output()
-                .unwrap();
-            assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
-        }
-    }
-    assert!(last > 0, "no checkpoint was ever written");
-    // Resume and stop at a fixed count: the iteration count continues from the checkpoint.
-    let target = last + 7;
+    let st = meg()
+        .args(train_args(&cfg, &out, &["--stop-at", "12"]))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(checkpoint_iteration(&out), Some(12));
+    let s = meg()
+        .args([
+            "sample",
+            out.to_str().unwrap(),
+            "-n",
+            "4",
+            "--device",
+            "cpu",
+            "--out",
+        ])
+        .arg(tmp.path().join("s.csv"))
+        .output()
+        .unwrap();
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    let samples = std::fs::read_to_string(tmp.path().join("s.csv")).unwrap();
+    assert_eq!(samples.lines().count(), 4);
+    let target = 19;
     let st = meg()
         .args(train_args(
             &cfg,
@@ -119,14 +214,7 @@ fn killed_training_resumes_from_an_intact_checkpoint() {
         "metrics rows repeat or go back: {its:?}"
     );
     assert_eq!(*its.last().unwrap(), target);
-    let leftovers: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.contains(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-    let samples = std::fs::read_to_string(tmp.path().join("s.csv")).unwrap();
-    assert_eq!(samples.lines().count(), 4);
+    assert!(temporaries(&out).is_empty(), "{:?}", temporaries(&out));
 }
 
 #[test]

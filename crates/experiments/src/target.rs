@@ -123,6 +123,8 @@ impl<'a> Target<'a> {
         }
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
+        meg_nn::io::remove_stale_temporaries(&self.out)?;
+        meg_nn::io::remove_stale_temporaries(&self.opts.reports_dir)?;
         Ok(runs)
     }
 

@@ -44,12 +44,20 @@ fn check_mode_counts(
         }
     }
     let reported: Vec<u64> = serde_json::from_value(r["mode_counts"].clone()).unwrap();
-    assert_eq!(reported, counts, "{name}: mode counts (closest sample at {:.3} std)", nearest_d2.sqrt() / std);
+    assert_eq!(
+        reported,
+        counts,
+        "{name}: mode counts (closest sample at {:.3} std)",
+        nearest_d2.sqrt() / std
+    );
     let total: u64 = counts.iter().sum();
     let share = r["high_quality_share"].as_f64().unwrap();
     assert_eq!(share, total as f64 / n as f64, "{name}: high-quality share");
     let fair = total as f64 / counts.len() as f64;
-    let covered = counts.iter().filter(|&&c| total > 0 && c as f64 >= 0.2 * fair).count();
+    let covered = counts
+        .iter()
+        .filter(|&&c| total > 0 && c as f64 >= 0.2 * fair)
+        .count();
     assert_eq!(r["modes_covered"], covered, "{name}: modes covered");
 }
 

@@ -121,7 +121,11 @@ fn table3_averages_last_epochs_over_seeds() {
     }
     // The summary is the mean and sample standard deviation over the seeds.
     let per_seed: Vec<f64> = (0..5)
-        .map(|s| r["runs"][format!("meg-s{s}")]["score_norm"]["f1"].as_f64().unwrap())
+        .map(|s| {
+            r["runs"][format!("meg-s{s}")]["score_norm"]["f1"]
+                .as_f64()
+                .unwrap()
+        })
         .collect();
     let mean = per_seed.iter().sum::<f64>() / 5.0;
     let sd = (per_seed.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0).sqrt();

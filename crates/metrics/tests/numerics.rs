@@ -77,7 +77,10 @@ fn fid_closed_form_for_commuting_covariances() {
     let expected = (&a * &b0).sqrt().sum(Kind::Double).double_value(&[]);
     let tol = root_noise(6, 32.0, 1) / 2.0 + 1e-12;
     for got in [trace_sqrt_product(&s0, &s1), trace_sqrt_product(&s1, &s0)] {
-        assert!((got - expected).abs() < tol, "{got} vs {expected} (tolerance {tol:e})");
+        assert!(
+            (got - expected).abs() < tol,
+            "{got} vs {expected} (tolerance {tol:e})"
+        );
     }
     // Identical distributions are at distance 0.
     let mu = d64(&[1.0, -1.0, 0.0, 2.0, 3.0, 4.0]);
@@ -182,13 +185,19 @@ fn low_rank_statistics_give_the_same_fid() {
         + sa.sigma.trace().double_value(&[])
         + sb.sigma.trace().double_value(&[])
         + 2.0 * nuclear.double_value(&[]);
-    assert!((fast - exact).abs() < 1e3 * U64 * terms, "{fast} vs {exact}");
+    assert!(
+        (fast - exact).abs() < 1e3 * U64 * terms,
+        "{fast} vs {exact}"
+    );
     // The D x D route takes roots of the round-off eigenvalues of S1 (rank 5 of
     // 40: 35 of them) and of the product; observed ~1e-6.
     let general = frechet_distance(&sa.mu, &sa.sigma, &sb.mu, &sb.sigma).unwrap();
     let lam = eig_max(&sa.sigma).max(1.0) * eig_max(&sb.sigma).max(1.0);
     let tol = root_noise(40, lam, 35) + 1e3 * U64 * terms;
-    assert!((fast - general).abs() < tol, "{fast} vs {general} (tolerance {tol:e})");
+    assert!(
+        (fast - general).abs() < tol,
+        "{fast} vs {general} (tolerance {tol:e})"
+    );
     // Both factors swapped: the singular values of the transposed matrix.
     assert!((fid(&sb, &sa).unwrap() - fast).abs() < 1e3 * U64 * terms);
     // Loaded statistics (no factor) against low-rank ones: the 6 x 6 eigenproblem
@@ -199,7 +208,10 @@ fn low_rank_statistics_give_the_same_fid() {
     let lam = eig_max(&fa.tr().matmul(&sb.sigma).matmul(&fa));
     let tol = root_noise(6, lam, 1) + 1e3 * U64 * terms;
     let got = fid(&sa, &plain).unwrap();
-    assert!((got - fast).abs() < tol, "{got} vs {fast} (tolerance {tol:e})");
+    assert!(
+        (got - fast).abs() < tol,
+        "{got} vs {fast} (tolerance {tol:e})"
+    );
 }
 
 #[test]

@@ -136,7 +136,7 @@ pub fn train_with(
             );
         }
     }
-    remove_stale_temporaries(dir)?;
+    meg_nn::io::remove_stale_temporaries(dir)?;
     meg_nn::io::write_atomic(&config_path, cfg.to_yaml().as_bytes())?;
 
     tch::manual_seed(cfg.seed as i64);
@@ -312,19 +312,6 @@ fn iteration(
 /// such as the real batch of the score penalty, which no optimizer updates).
 fn param_grads(loss: &Tensor, opt: &Adam) -> Vec<Tensor> {
     Tensor::run_backward(&[loss], opt.params(), false, false)
-}
-
-/// Removes temporary files that an interrupted atomic write left behind.
-fn remove_stale_temporaries(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.contains(".tmp") {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("removing stale {}", path.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// Rows of an existing `metrics.csv` up to and including iteration `upto`.

@@ -47,28 +47,43 @@ fn parse(v: &str) -> Option<Armed> {
 /// Reaches the point `name`: SIGKILLs the process if `MEG_FAULT` armed it
 /// and this is the armed hit.
 pub fn point(name: &str) {
-    static HITS: AtomicU64 = AtomicU64::new(0);
-    let Some(a) = armed() else {
-        return;
-    };
-    if a.point != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != a.hit {
-        return;
+    if fires(name) {
+        kill(name);
     }
-    eprintln!("{ENV}: killing this process (SIGKILL) at `{name}`, hit {}", a.hit);
-    kill_self();
 }
 
-/// Whether `MEG_FAULT` is set (a writer may then sync before a point).
-pub fn armed_for_tests() -> bool {
+/// Counts a hit of `name` and tells whether it is the armed one; the caller
+/// then prepares the state the point names and calls [`kill`].
+pub fn fires(name: &str) -> bool {
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let Some(a) = armed() else {
+        return false;
+    };
+    a.point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == a.hit
+}
+
+/// The name of a point about a file: `PREFIX:FILE_NAME`.
+pub fn file_point_name(prefix: &str, path: &std::path::Path) -> String {
+    let file = path.file_name().unwrap_or_default().to_string_lossy();
+    format!("{prefix}:{file}")
+}
+
+/// [`point`] named after a file: `PREFIX:FILE_NAME`.
+pub fn file_point(prefix: &str, path: &std::path::Path) {
+    if armed().is_some() {
+        point(&file_point_name(prefix, path));
+    }
+}
+
+/// Whether `MEG_FAULT` is set at all.
+pub fn is_armed() -> bool {
     armed().is_some()
 }
 
-/// A point named after a file: `PREFIX:FILE_NAME`.
-pub fn file_point(prefix: &str, path: &std::path::Path) {
-    if armed().is_some() {
-        let file = path.file_name().unwrap_or_default().to_string_lossy();
-        point(&format!("{prefix}:{file}"));
-    }
+/// Kills this process with SIGKILL, saying at which point.
+pub fn kill(name: &str) -> ! {
+    eprintln!("{ENV}: killing this process (SIGKILL) at `{name}`");
+    kill_self()
 }
 
 fn kill_self() -> ! {
@@ -94,7 +109,10 @@ mod tests {
     #[test]
     fn parses_point_and_hit() {
         let a = parse("before-rename:checkpoint.safetensors@3").unwrap();
-        assert_eq!((a.point.as_str(), a.hit), ("before-rename:checkpoint.safetensors", 3));
+        assert_eq!(
+            (a.point.as_str(), a.hit),
+            ("before-rename:checkpoint.safetensors", 3)
+        );
         let a = parse("before-run").unwrap();
         assert_eq!((a.point.as_str(), a.hit), ("before-run", 1));
         assert!(parse("x@0").is_none() && parse("x@y").is_none() && parse("").is_none());

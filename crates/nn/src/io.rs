@@ -13,17 +13,50 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Removes the temporary files (`NAME.tmpPID`) in `dir` left by processes
+/// that are gone (killed mid-write); those of live processes are kept.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some(pid) = name
+            .rsplit_once(".tmp")
+            .and_then(|(_, p)| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && path.is_file() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing stale {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The `partial-write:FILE` fault point (meg_nn::fault): when it fires, the
+/// temporary file is cut to half its length, synced, and the process killed.
+fn partial_write_fault(path: &Path, tmp: &Path) -> Result<()> {
+    let name = crate::fault::file_point_name("partial-write", path);
+    if crate::fault::fires(&name) {
+        let f = std::fs::OpenOptions::new().write(true).open(tmp)?;
+        f.set_len(f.metadata()?.len() / 2)?;
+        f.sync_all()?;
+        crate::fault::kill(&name);
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |tmp| {
         let mut f = std::fs::File::create(tmp)?;
-        let (head, tail) = bytes.split_at(bytes.len() / 2);
-        f.write_all(head)?;
-        if crate::fault::armed_for_tests() {
-            f.sync_all()?;
-            crate::fault::file_point("partial-write", path);
-        }
-        f.write_all(tail)?;
+        f.write_all(bytes)?;
         Ok(())
     })
 }
@@ -36,6 +69,9 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -
     }
     let tmp = temp_path(path);
     let result = write(&tmp).and_then(|()| {
+        if crate::fault::is_armed() {
+            partial_write_fault(path, &tmp)?;
+        }
         std::fs::File::open(&tmp)?.sync_all()?;
         crate::fault::file_point("before-rename", path);
         std::fs::rename(&tmp, path)?;

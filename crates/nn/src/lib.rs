@@ -17,4 +17,6 @@ pub mod act;
 pub use act::leaky_relu;
 pub use layout::conv_layout;
 pub use provenance::Provenance;
-pub use runtime::{cpu_kind, parse_device, reuse_freed_memory, set_threads_from_env, RuntimeInfo};
+pub use runtime::{
+    cpu_kind, numeric_path, parse_device, reuse_freed_memory, set_threads_from_env, RuntimeInfo,
+};

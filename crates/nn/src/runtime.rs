@@ -72,6 +72,26 @@ fn cpu_kind_of(cpuinfo: &str) -> Option<String> {
     Some(kind)
 }
 
+/// The environment variables that select CPU kernel paths (and so the last
+/// digits of float results): ATen's vector level, MKL's reproducibility
+/// branch, oneDNN's instruction set.
+pub const NUMERIC_PATH_VARS: [&str; 3] = ["ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA"];
+
+/// The numeric path of this process: the [`cpu_kind`], then each of
+/// [`NUMERIC_PATH_VARS`] that is set, e.g.
+/// `AuthenticAMD avx2; ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE`.
+pub fn numeric_path() -> String {
+    let pins: Vec<String> = NUMERIC_PATH_VARS
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
+    if pins.is_empty() {
+        cpu_kind()
+    } else {
+        format!("{}; {}", cpu_kind(), pins.join(" "))
+    }
+}
+
 /// Sets libtorch's intra-op thread count from `MEG_THREADS` when set; returns
 /// the count in effect.
 pub fn set_threads_from_env() -> Result<i32> {

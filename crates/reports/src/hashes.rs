@@ -28,8 +28,9 @@ const HEADER: &str = "\
 # keys sorted, floats at 4 significant digits, times/dates/provenance/paths left out).
 # The canonical results themselves are in hashes/<target>.<profile>.json beside this file.
 # Written by `meg hashes update` (or `cargo xtask verify --update`); checked by `cargo xtask verify`.
-# `@cpu`: the CPU kind the results were computed on; on another kind (other kernels, other
-# rounding) values are compared within a tolerance instead of by hash.
+# `@cpu`: the numeric path the results were computed on (CPU kind, then the kernel pins
+# ATEN_CPU_CAPABILITY, MKL_CBWR, ONEDNN_MAX_CPU_ISA that `cargo xtask verify` sets); on
+# another path (other kernels, other rounding) values are compared within a tolerance.
 # <target> <profile> <sha256>
 ";
 
@@ -167,7 +168,7 @@ pub struct Update {
 /// each canonical snapshot and the lock (entries of other profiles are kept;
 /// entries of this profile whose target has no results are removed).
 pub fn update(reports: &Path, lock_path: &Path, profile: &str) -> Result<Update> {
-    update_on(reports, lock_path, profile, &meg_nn::cpu_kind())
+    update_on(reports, lock_path, profile, &meg_nn::numeric_path())
 }
 
 /// [`update`], recording `cpu` as the lock's CPU kind.
@@ -244,7 +245,7 @@ pub enum Match {
 /// matched; the error names each failing target with both hashes and the
 /// metrics that differ.
 pub fn check(reports: &Path, lock_path: &Path, profile: &str) -> Result<Vec<(String, Match)>> {
-    check_on(reports, lock_path, profile, &meg_nn::cpu_kind())
+    check_on(reports, lock_path, profile, &meg_nn::numeric_path())
 }
 
 /// [`check`] as if run on CPU kind `cpu`.
@@ -507,7 +508,7 @@ mod tests {
         assert_eq!(update(&reports, &lock, SMOKE).unwrap().unchanged, ["fig2"]);
         assert_eq!(
             Lock::read(&lock).unwrap().cpu,
-            Some(meg_nn::cpu_kind()),
+            Some(meg_nn::numeric_path()),
             "update records the CPU kind"
         );
     }
