@@ -8,7 +8,7 @@ use meg_models::config::ModelConfig;
 use meg_models::nets::Model;
 use meg_models::objectives;
 use meg_nn::golden::Golden;
-use meg_nn::tolerance::assert_close;
+use meg_nn::tolerance::{assert_close, assert_close_scaled};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 
@@ -332,10 +332,31 @@ fn statistics_on_pairs_equal_statistics_on_stacked_batches() {
         );
         assert_eq!(pairs.size(), [12], "{cfg:?}");
         assert_close(&format!("{cfg:?}: T"), &pairs, &stacked, 1e-5, 1e-6);
-        for (i, (a, b)) in grads(&pairs).iter().zip(&grads(&stacked)).enumerate() {
-            let scale = b.abs().max().double_value(&[]);
-            assert!(scale > 0.0, "{cfg:?}: gradient {i} is zero");
-            assert_close(&format!("{cfg:?}: gradient {i}"), a, b, 1e-4, 1e-5 * scale);
+        // A gradient sums the 12 rows' contributions; some cancel to round-off
+        // in exact arithmetic (a parameter before a BatchNorm), so the bound
+        // scales with the sum of the rows' magnitudes (policy:
+        // meg_nn::tolerance), computed row by row.
+        let mut magnitude: Vec<Tensor> = inputs.iter().map(|t| t.zeros_like()).collect();
+        for r in 0..12 {
+            let row = Tensor::run_backward(&[(stacked.get(r) * w.get(r))], &inputs, true, false);
+            for (m, g) in magnitude.iter_mut().zip(&row) {
+                if g.defined() {
+                    *m = &*m + g.abs();
+                }
+            }
+        }
+        for (i, ((a, b), m)) in grads(&pairs)
+            .iter()
+            .zip(&grads(&stacked))
+            .zip(&magnitude)
+            .enumerate()
+        {
+            let scale = m.abs().max();
+            assert!(
+                scale.double_value(&[]) > 0.0,
+                "{cfg:?}: gradient {i} is zero"
+            );
+            assert_close_scaled(&format!("{cfg:?}: gradient {i}"), a, b, &scale, 1e-5);
         }
     }
 }
