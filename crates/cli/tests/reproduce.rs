@@ -3,7 +3,8 @@
 //! skips finished runs, leaves nothing half-written, and ends with the same
 //! results (canonical hash) as a run that was never interrupted.
 
-use std::os::unix::process::ExitStatusExt;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -62,17 +63,7 @@ fn killed_reproduce_continues_and_matches_an_uninterrupted_run() {
         "before-rename:checkpoint.safetensors@2",
         "partial-write:results.json",
     ] {
-        let o = reproduce("table3", &killed)
-            .env("MEG_FAULT", fault)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(
-            o.status.signal(),
-            Some(9),
-            "{fault}: not killed there: {err}"
-        );
-        assert!(err.contains("MEG_FAULT: killing"), "{fault}: {err}");
+        common::run_killed_at(&mut reproduce("table3", &killed), fault);
     }
     let st = reproduce("table3", &killed).output().unwrap();
     assert!(
@@ -85,6 +76,19 @@ fn killed_reproduce_continues_and_matches_an_uninterrupted_run() {
         results_hash(&killed, "table3"),
         "interrupted and uninterrupted runs disagree"
     );
+    // No metrics row lost or repeated (the seconds column aside).
+    let rows = |reports: &Path, run: &str| -> Vec<String> {
+        let p = reports.join("table3/smoke/runs").join(run).join("metrics.csv");
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    for s in 0..5 {
+        let run = format!("meg-s{s}");
+        assert_eq!(rows(&clean, &run), rows(&killed, &run), "{run}: metrics.csv");
+    }
     let tmp_files: Vec<_> = files_under(&killed)
         .into_iter()
         .filter(|p| {

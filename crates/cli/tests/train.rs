@@ -3,6 +3,8 @@
 //! leaves a broken checkpoint, and `--resume` ends exactly where an
 //! uninterrupted run ends.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -96,7 +98,6 @@ fn temporaries(dir: &Path) -> Vec<String> {
 /// uninterrupted run: no row lost or repeated, no temporary file left.
 #[test]
 fn killed_at_each_write_point_resumes_to_the_uninterrupted_result() {
-    use std::os::unix::process::ExitStatusExt;
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("run.yaml");
     std::fs::write(&cfg, SHORT).unwrap();
@@ -118,18 +119,7 @@ fn killed_at_each_write_point_resumes_to_the_uninterrupted_result() {
     .enumerate()
     {
         let out = tmp.path().join(format!("run{i}"));
-        let o = meg()
-            .args(train_args(&cfg, &out, &[]))
-            .env("MEG_FAULT", fault)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(
-            o.status.signal(),
-            Some(9),
-            "{fault}: not killed there: {err}"
-        );
-        assert!(err.contains("MEG_FAULT: killing"), "{fault}: {err}");
+        common::run_killed_at(meg().args(train_args(&cfg, &out, &[])), fault);
         // Whatever checkpoint is there is complete and loads.
         if out.join("checkpoint.safetensors").exists() {
             checkpoint_iteration(&out);
