@@ -78,7 +78,10 @@ fn killed_reproduce_continues_and_matches_an_uninterrupted_run() {
     );
     // No metrics row lost or repeated (the seconds column aside).
     let rows = |reports: &Path, run: &str| -> Vec<String> {
-        let p = reports.join("table3/smoke/runs").join(run).join("metrics.csv");
+        let p = reports
+            .join("table3/smoke/runs")
+            .join(run)
+            .join("metrics.csv");
         std::fs::read_to_string(p)
             .unwrap()
             .lines()
@@ -87,7 +90,11 @@ fn killed_reproduce_continues_and_matches_an_uninterrupted_run() {
     };
     for s in 0..5 {
         let run = format!("meg-s{s}");
-        assert_eq!(rows(&clean, &run), rows(&killed, &run), "{run}: metrics.csv");
+        assert_eq!(
+            rows(&clean, &run),
+            rows(&killed, &run),
+            "{run}: metrics.csv"
+        );
     }
     let tmp_files: Vec<_> = files_under(&killed)
         .into_iter()

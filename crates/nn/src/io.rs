@@ -83,3 +83,25 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -
     }
     result.with_context(|| format!("writing {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_removed_live_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("meg-io-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Linux pids are below 2^22: this one cannot be alive.
+        let dead = dir.join("results.json.tmp4194399");
+        let live = dir.join(format!("results.json.tmp{}", std::process::id()));
+        let other = dir.join("notes.tmp.txt");
+        for p in [&dead, &live, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        remove_stale_temporaries(&dir).unwrap();
+        assert!(!dead.exists() && live.exists() && other.exists());
+        remove_stale_temporaries(&dir.join("absent")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
