@@ -39,10 +39,11 @@ Tasks:
             batch, mala, matmul) against the same work in eager PyTorch,
             alternating fresh processes; writes reports/bench/bench.{md,json}
   verify [--update]
-            Reproduce every target (smoke profile, CPU, one thread) into a
-            temporary directory and check the canonical hashes of the results
-            against reports/hashes.lock; --update rewrites the lock and
-            reports/hashes/ instead
+            Reproduce every target (smoke profile, CPU, one thread, kernels
+            pinned to ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE
+            ONEDNN_MAX_CPU_ISA=AVX2) into a temporary directory and check the
+            canonical hashes of the results against reports/hashes.lock;
+            --update rewrites the lock and reports/hashes/ instead
   help      Print this help
 ";
 
