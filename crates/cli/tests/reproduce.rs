@@ -120,6 +120,29 @@ fn killed_reproduce_continues_and_matches_an_uninterrupted_run() {
     );
 }
 
+/// Two `meg reproduce` of one target and profile: the second fails clearly
+/// while the first holds the target's directory, which ends as a lone run's.
+#[test]
+fn a_second_reproduce_of_one_target_fails_while_the_first_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reports = tmp.path().join("reports");
+    let first = common::spawn_stopped_at(&mut reproduce("fig3", &reports), "target-locked");
+    let o = reproduce("fig3", &reports).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("is in use by another meg process")
+            && err.contains(&format!("pid {}", first.id()))
+            && err.contains("fig3"),
+        "{err}"
+    );
+    common::resume(&first);
+    assert!(first.wait_with_output().unwrap().status.success());
+    let clean = tmp.path().join("clean");
+    assert!(reproduce("fig3", &clean).output().unwrap().status.success());
+    assert_eq!(results_hash(&clean, "fig3"), results_hash(&reports, "fig3"));
+}
+
 #[test]
 fn missing_data_stops_before_training_with_the_command_to_run() {
     // The paper profile needs KDD99; the quick one its Fashion-MNIST stand-in.

@@ -144,6 +144,52 @@ fn killed_at_each_write_point_resumes_to_the_uninterrupted_result() {
     }
 }
 
+/// Two real processes given one output directory: while the first holds the
+/// run's lock (stopped right after taking it), the second fails, naming the
+/// directory and the holder, and leaves nothing of its own there; the first
+/// then finishes with its own config, checkpoint and metrics.
+#[test]
+fn a_second_process_cannot_write_a_run_directory_in_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cfg_a, cfg_b) = (tmp.path().join("a.yaml"), tmp.path().join("b.yaml"));
+    std::fs::write(&cfg_a, SHORT).unwrap();
+    std::fs::write(&cfg_b, SHORT.replace("iterations: 60", "iterations: 40")).unwrap();
+    let out = tmp.path().join("run");
+    let a = common::spawn_stopped_at(meg().args(train_args(&cfg_a, &out, &[])), "run-locked");
+    for extra in [&[][..], &["--resume"][..]] {
+        let o = meg()
+            .args(train_args(&cfg_b, &out, extra))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("is in use by another meg process")
+                && err.contains(&format!("pid {}", a.id()))
+                && err.contains(out.to_str().unwrap()),
+            "{err}"
+        );
+    }
+    common::resume(&a);
+    let status = a.wait_with_output().unwrap().status;
+    assert!(status.success(), "{status}");
+    let saved = std::fs::read_to_string(out.join("config.yaml")).unwrap();
+    assert!(saved.contains("iterations: 60"), "{saved}");
+    let want = {
+        let clean = tmp.path().join("clean");
+        let o = meg()
+            .args(train_args(&cfg_a, &clean, &[]))
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        outcome(&clean)
+    };
+    assert!(
+        outcome(&out) == want,
+        "the first run's results were disturbed"
+    );
+}
+
 /// `--stop-at` leaves a resumable run whose iteration count continues, and the
 /// model samples from its checkpoint.
 #[test]

@@ -38,6 +38,9 @@ pub struct Target<'a> {
     /// `reports/<target>/<profile>/`.
     pub out: PathBuf,
     t0: Instant,
+    /// The lock on `out`, taken by [`Target::runs`] and held until the target
+    /// is done.
+    lock: std::cell::OnceCell<meg_nn::dirlock::DirLock>,
 }
 
 impl<'a> Target<'a> {
@@ -65,6 +68,7 @@ impl<'a> Target<'a> {
             opts,
             out,
             t0: Instant::now(),
+            lock: std::cell::OnceCell::new(),
         })
     }
 
@@ -121,8 +125,13 @@ impl<'a> Target<'a> {
                 )
             })?;
         }
-        std::fs::create_dir_all(&self.out)
-            .with_context(|| format!("creating {}", self.out.display()))?;
+        if self.lock.get().is_none() {
+            let lock = meg_nn::dirlock::DirLock::acquire(&self.out).with_context(|| {
+                format!("cannot reproduce {} ({})", self.exp.target, self.profile())
+            })?;
+            let _ = self.lock.set(lock);
+            meg_nn::fault::point("target-locked");
+        }
         meg_nn::io::remove_stale_temporaries(&self.out)?;
         meg_nn::io::remove_stale_temporaries(&self.opts.reports_dir)?;
         Ok(runs)

@@ -117,7 +117,10 @@ pub fn train_with(
     cfg.validate()?;
     meg_nn::reuse_freed_memory();
     let dir = &opts.out_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Held until training returns: no other process writes this run meanwhile.
+    let _lock = meg_nn::dirlock::DirLock::acquire(dir)
+        .with_context(|| format!("cannot train run `{}`", cfg.name))?;
+    meg_nn::fault::point("run-locked");
     let ckpt_path = dir.join(checkpoint::FILE);
     let config_path = dir.join(CONFIG_FILE);
     if ckpt_path.exists() {

@@ -11,7 +11,13 @@
 //! - `after-rename:FILE`: the new version is in place, nothing after it ran;
 //! - `metrics-row-unflushed`: a `metrics.csv` row is formatted into the
 //!   buffer but not flushed;
-//! - `before-run`: a target is about to train (or find finished) its next run.
+//! - `before-run`: a target is about to train (or find finished) its next run;
+//! - `run-locked`, `target-locked`: a run's or a target's directory lock is
+//!   taken (meg_nn::dirlock).
+//!
+//! `MEG_FAULT_ACTION=stop` makes the point stop the process (SIGSTOP) instead,
+//! so that a test can run a second process while the first one holds a lock,
+//! and let the first continue (SIGCONT) afterwards.
 //!
 //! Without the variable a point costs one relaxed atomic load.
 
@@ -46,9 +52,14 @@ fn parse(v: &str) -> Option<Armed> {
 
 /// Reaches the point `name`: SIGKILLs the process if `MEG_FAULT` armed it
 /// and this is the armed hit.
+/// With `MEG_FAULT_ACTION=stop` it stops the process instead (SIGSTOP).
 pub fn point(name: &str) {
     if fires(name) {
-        kill(name);
+        if std::env::var("MEG_FAULT_ACTION").as_deref() == Ok("stop") {
+            stop(name);
+        } else {
+            kill(name);
+        }
     }
 }
 
@@ -83,23 +94,32 @@ pub fn is_armed() -> bool {
 /// Kills this process with SIGKILL, saying at which point.
 pub fn kill(name: &str) -> ! {
     eprintln!("{ENV}: killing this process (SIGKILL) at `{name}`");
-    kill_self()
+    signal_self(SIGKILL);
+    // SIGKILL to self is delivered before kill() returns to user space.
+    std::process::abort()
 }
 
-fn kill_self() -> ! {
+/// Stops this process with SIGSTOP, saying at which point; returns once it
+/// is continued (SIGCONT).
+fn stop(name: &str) {
+    eprintln!("{ENV}: stopping this process (SIGSTOP) at `{name}`");
+    signal_self(SIGSTOP);
+}
+
+const SIGKILL: i32 = 9;
+const SIGSTOP: i32 = 19;
+
+fn signal_self(sig: i32) {
     extern "C" {
         fn getpid() -> i32;
         fn kill(pid: i32, sig: i32) -> i32;
     }
-    const SIGKILL: i32 = 9;
     // SAFETY: getpid and kill are async-signal-safe libc calls with plain
-    // integer arguments; SIGKILL (9 on Linux) to our own pid cannot be caught.
+    // integer arguments; the signal goes to this process only (SIGKILL and
+    // SIGSTOP are 9 and 19 on x86-64 Linux, the only target this runs on).
     unsafe {
-        kill(getpid(), SIGKILL);
+        kill(getpid(), sig);
     }
-    // SIGKILL to self is delivered before kill() returns to user space; this
-    // is never reached, but the type says so.
-    std::process::abort()
 }
 
 #[cfg(test)]

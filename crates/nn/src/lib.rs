@@ -2,6 +2,7 @@
 //! PyTorch's default initialization, device and thread selection, and facts
 //! about the libtorch this process actually loaded.
 
+pub mod dirlock;
 pub mod fault;
 pub mod golden;
 pub mod grad;

@@ -22,3 +22,44 @@ pub fn run_killed_at(cmd: &mut Command, fault: &str) {
         "{fault}: {err}"
     );
 }
+
+/// Spawns `cmd` with `MEG_FAULT=point MEG_FAULT_ACTION=stop` and returns it
+/// once it has stopped itself there (SIGSTOP), holding whatever it holds at
+/// that point. Waits for the state, not for a time.
+pub fn spawn_stopped_at(cmd: &mut Command, point: &str) -> std::process::Child {
+    let mut child = cmd
+        .env("MEG_FAULT", point)
+        .env("MEG_FAULT_ACTION", "stop")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stat = format!("/proc/{}/stat", child.id());
+    let t0 = std::time::Instant::now();
+    loop {
+        let s = std::fs::read_to_string(&stat).unwrap_or_default();
+        // The state follows the command name's closing parenthesis.
+        if s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T'))
+        {
+            return child;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the process ended ({status}) before reaching `{point}`");
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(300),
+            "the process did not reach `{point}`"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Lets a process stopped by [`spawn_stopped_at`] continue.
+pub fn resume(child: &std::process::Child) {
+    let st = Command::new("kill")
+        .args(["-CONT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
