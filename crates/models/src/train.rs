@@ -27,6 +27,12 @@ use tch::{Device, Tensor};
 /// File names inside a run directory.
 pub const CONFIG_FILE: &str = "config.yaml";
 pub const METRICS_FILE: &str = "metrics.csv";
+
+/// A logged term (E(real), E(fake), penalty, MI loss) beyond this magnitude
+/// stops training as diverged, like a NaN: the paper's runs keep them within
+/// a few hundred, and a run whose energies reach 1e8 has left any useful
+/// regime (learning rates of 1 to 1000 were seen to climb to ~1e27).
+pub const DIVERGENCE_LIMIT: f32 = 1e8;
 pub const RUN_FILE: &str = "run.json";
 const METRICS_HEADER: &str = "iteration,e_real,e_fake,penalty,mi_loss,seconds";
 
@@ -150,6 +156,7 @@ pub fn train_with(
     let mut start = 0;
     if opts.resume && ckpt_path.exists() {
         let ck = Checkpoint::read(&ckpt_path)?;
+        ck.check_config(cfg)?;
         ck.restore_model(&model)?;
         ck.restore_optimizers(&mut opt_e, &mut opt_gt)?;
         start = ck.iteration()?;
@@ -165,6 +172,13 @@ pub fn train_with(
         .with_context(|| format!("loading the data of run `{}`", cfg.name))?;
     reseed(cfg, start, source.as_mut());
     let total = cfg.total_iterations(source.size())?;
+    if start > total {
+        bail!(
+            "checkpoint {} is at iteration {start}, beyond the {total} iterations of run `{}`",
+            ckpt_path.display(),
+            cfg.name
+        );
+    }
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
@@ -182,7 +196,10 @@ pub fn train_with(
         let vals: Vec<f32> =
             Vec::try_from(Tensor::stack(&[&e.e_real, &e.e_fake, &e.penalty, &g.mi], 0))?;
         let names = ["E(real)", "E(fake)", "penalty", "MI loss"];
-        if let Some(i) = vals.iter().position(|v| !v.is_finite()) {
+        if let Some(i) = vals
+            .iter()
+            .position(|v| !v.is_finite() || v.abs() > DIVERGENCE_LIMIT)
+        {
             bar.abandon();
             let kept = match Checkpoint::read(&ckpt_path) {
                 Ok(ck) => format!(
@@ -192,8 +209,13 @@ pub fn train_with(
                 ),
                 Err(_) => "no checkpoint had been written yet".to_string(),
             };
+            let why = if vals[i].is_finite() {
+                format!(" (beyond ±{DIVERGENCE_LIMIT:e}: diverged)")
+            } else {
+                String::new()
+            };
             bail!(
-                "{} = {} at iteration {it} of run `{}`: training stopped; {kept}",
+                "{} = {}{why} at iteration {it} of run `{}`: training stopped; {kept}",
                 names[i],
                 vals[i],
                 cfg.name
@@ -228,15 +250,15 @@ pub fn train_with(
             bar.set_message(msg);
         }
         if it % cfg.checkpoint_every == 0 || it == end {
-            if !checkpoint::model_is_finite(&model) {
+            if let Some(bad) = checkpoint::first_non_finite(&model, &opt_e, &opt_gt) {
                 bar.abandon();
                 bail!(
-                    "non-finite weights at iteration {it} of run `{}`: training stopped; the last good checkpoint is kept in {}",
+                    "non-finite values in `{bad}` at iteration {it} of run `{}`: training stopped; the last good checkpoint is kept in {}",
                     cfg.name,
                     ckpt_path.display()
                 );
             }
-            checkpoint::save(&ckpt_path, &model, &opt_e, &opt_gt, it)?;
+            checkpoint::save(&ckpt_path, cfg, &model, &opt_e, &opt_gt, it)?;
             reseed(cfg, it, source.as_mut());
         }
         after_iteration(it, &model);

@@ -208,3 +208,95 @@ fn epochs_need_a_finite_data_set() {
         "{err}"
     );
 }
+
+/// The data region of a safetensors file starts after the 8-byte header
+/// length and the JSON header.
+fn data_start(bytes: &[u8]) -> usize {
+    8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize
+}
+
+#[test]
+fn a_flipped_bit_or_an_edited_iteration_is_refused() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config("{iterations: 10}");
+    let mut o = quiet(tmp.path());
+    o.stop_at = Some(5);
+    train(&cfg, &o).unwrap();
+    let path = tmp.path().join(checkpoint::FILE);
+    let good = std::fs::read(&path).unwrap();
+    Checkpoint::read(&path).unwrap().check_config(&cfg).unwrap();
+
+    // One exponent bit of one weight, anywhere in the data.
+    let mut bad = good.clone();
+    let at = data_start(&bad) + (bad.len() - data_start(&bad)) / 3;
+    bad[at] ^= 0x40;
+    std::fs::write(&path, &bad).unwrap();
+    let err = format!("{:#}", Checkpoint::read(&path).err().expect("corrupt"));
+    assert!(err.contains("is corrupt"), "{err}");
+    let mut resume = quiet(tmp.path());
+    resume.resume = true;
+    let err = format!("{:#}", train(&cfg, &resume).err().expect("refused"));
+    assert!(err.contains("is corrupt"), "{err}");
+
+    // The iteration count rewritten as 5000 with every other tensor kept.
+    std::fs::write(&path, &good).unwrap();
+    let tensors: Vec<(String, Tensor)> = Tensor::read_safetensors(&path)
+        .unwrap()
+        .into_iter()
+        .map(|(k, t)| {
+            let t = if k == "meta.iteration" {
+                Tensor::from(5000i64)
+            } else {
+                t
+            };
+            (k, t)
+        })
+        .collect();
+    Tensor::write_safetensors(&tensors, &path).unwrap();
+    let err = format!("{:#}", train(&cfg, &resume).err().expect("refused"));
+    assert!(err.contains("is corrupt"), "{err}");
+
+    // Intact, but made for another config (copied from another run).
+    std::fs::write(&path, &good).unwrap();
+    let other = config("{iterations: 10, seed: 12}");
+    let err = format!(
+        "{:#}",
+        Checkpoint::read(&path)
+            .unwrap()
+            .check_config(&other)
+            .unwrap_err()
+    );
+    assert!(err.contains("made for another run config"), "{err}");
+    train(&cfg, &resume).unwrap();
+}
+
+#[test]
+fn divergence_stops_training_and_the_kept_checkpoint_is_finite_throughout() {
+    let _guard = serial();
+    for lr in [10000.0, 100.0] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = config(&format!(
+            "{{iterations: 2000, lr: {lr}, checkpoint_every: 1, log_every: 1}}"
+        ));
+        let err = format!(
+            "{:#}",
+            train(&cfg, &quiet(tmp.path())).err().expect("must stop")
+        );
+        assert!(
+            err.contains("diverged") || err.contains("inf") || err.contains("NaN"),
+            "lr {lr}: {err}"
+        );
+        let path = tmp.path().join(checkpoint::FILE);
+        if path.exists() {
+            for (name, t) in Tensor::read_safetensors(&path).unwrap() {
+                if t.is_floating_point() {
+                    assert!(
+                        t.isfinite().all().int64_value(&[]) == 1,
+                        "lr {lr}: kept checkpoint has non-finite `{name}` ({err})"
+                    );
+                }
+            }
+        }
+    }
+}
