@@ -15,7 +15,8 @@ pub struct Args {
     /// Continue from the checkpoint in the output directory.
     #[arg(long)]
     resume: bool,
-    /// Stop after this iteration (with a checkpoint); `--resume` continues later.
+    /// Stop after this iteration (with a checkpoint), or after the last
+    /// checkpoint iteration before it; `--resume` continues exactly.
     #[arg(long)]
     stop_at: Option<u64>,
     /// cpu, cuda, cuda:N or auto.

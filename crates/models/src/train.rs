@@ -45,7 +45,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Print a log line per metrics row (defaults to: stderr is not a terminal).
     pub log_lines: bool,
-    /// Stop (with a checkpoint) after this iteration, leaving the run resumable.
+    /// Stop (with a checkpoint) after this iteration, or after the last
+    /// checkpoint iteration before it, leaving the run resumable exactly.
     pub stop_at: Option<u64>,
 }
 
@@ -190,7 +191,14 @@ pub fn train_with(
     bar.set_prefix(cfg.name.clone());
     bar.set_position(start);
     let t0 = Instant::now();
-    let end = opts.stop_at.map_or(total, |s| s.clamp(start, total));
+    let end = stop_iteration(opts.stop_at, start, total, cfg.checkpoint_every);
+    if let Some(s) = opts.stop_at.filter(|&s| s < total && s != end) {
+        eprintln!(
+            "[{}] --stop-at {s} is not a checkpoint iteration (checkpoint_every {}): stopping at \
+             iteration {end}, the last checkpoint up to it, so that --resume continues exactly",
+            cfg.name, cfg.checkpoint_every
+        );
+    }
     for it in start + 1..=end {
         let (g, e) = iteration(cfg, &mut model, &mut opt_e, &mut opt_gt, source.as_mut());
         let vals: Vec<f32> =
@@ -229,7 +237,7 @@ pub fn train_with(
             mi_loss: vals[3] as f64,
             seconds: prior_seconds + t0.elapsed().as_secs_f64(),
         };
-        if it % cfg.log_every == 0 || it == end {
+        if it % cfg.log_every == 0 || it == total {
             writeln!(
                 csv,
                 "{},{},{},{},{},{:.3}",
@@ -287,6 +295,17 @@ pub fn train_with(
         seconds,
         last,
     })
+}
+
+/// Where a run given `--stop-at` stops: the run's end, or the last checkpoint
+/// iteration up to `stop_at` (a checkpoint re-seeds the RNG and the data
+/// stream, so stopping anywhere else would make the resumed run differ from
+/// an uninterrupted one), never before `start`.
+fn stop_iteration(stop_at: Option<u64>, start: u64, total: u64, checkpoint_every: u64) -> u64 {
+    match stop_at {
+        Some(s) if s < total => (s - s % checkpoint_every).max(start),
+        _ => total,
+    }
 }
 
 /// One iteration: `k_g` generator steps, then `k_e` energy steps. Returns the
