@@ -62,9 +62,11 @@ impl Stats {
             );
         }
         let f64cpu = |t: Tensor| t.to_device(Device::Cpu).to_kind(Kind::Double);
+        let (mu, sigma) = (f64cpu(mu), f64cpu(sigma));
+        validate(&mu, &sigma)?;
         Ok(Stats {
-            mu: f64cpu(mu),
-            sigma: f64cpu(sigma),
+            mu,
+            sigma,
             factor: None,
         })
     }
@@ -108,6 +110,36 @@ impl Stats {
         s.save_npz(path)?;
         Ok(s)
     }
+}
+
+/// Relative tolerance of the covariance checks: asymmetry up to this fraction
+/// of the largest entry, negative eigenvalues down to minus this fraction of
+/// the largest (round-off of a rank-deficient covariance stored in float32
+/// reaches about D·2⁻²⁴ ≈ 1e-4 of it at D = 2048).
+pub const COVARIANCE_RTOL: f64 = 1e-3;
+
+/// Statistics must be finite, with a symmetric positive semi-definite
+/// covariance (within [`COVARIANCE_RTOL`]): anything else gives a NaN or a
+/// negative "distance".
+fn validate(mu: &Tensor, sigma: &Tensor) -> Result<()> {
+    let finite = |t: &Tensor| t.isfinite().all().int64_value(&[]) == 1;
+    if !finite(mu) {
+        bail!("`mu` has non-finite entries (NaN or infinity)");
+    }
+    if !finite(sigma) {
+        bail!("`sigma` has non-finite entries (NaN or infinity)");
+    }
+    let scale = sigma.abs().max().double_value(&[]);
+    let asym = (sigma - sigma.tr()).abs().max().double_value(&[]);
+    if asym > COVARIANCE_RTOL * scale {
+        bail!("`sigma` is not symmetric: entries differ from their transposes by up to {asym:e} (largest entry {scale:e})");
+    }
+    let ev = symmetric(sigma).linalg_eigvalsh("L");
+    let (lo, hi) = (ev.min().double_value(&[]), ev.max().double_value(&[]));
+    if lo < -COVARIANCE_RTOL * hi.abs().max(f64::MIN_POSITIVE) {
+        bail!("`sigma` is not positive semi-definite: its smallest eigenvalue is {lo:e} (largest {hi:e}); a covariance has none below zero");
+    }
+    Ok(())
 }
 
 /// FID between two sets of statistics of the same dimension.

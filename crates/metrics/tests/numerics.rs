@@ -215,6 +215,24 @@ fn low_rank_statistics_give_the_same_fid() {
 }
 
 #[test]
+fn invalid_statistics_are_refused_with_the_reason() {
+    let eye = Tensor::eye(3, (Kind::Double, Device::Cpu));
+    let mu = d64(&[0.0, 1.0, 2.0]);
+    let err = |m: &Tensor, s: &Tensor| Stats::new(m.copy(), s.copy()).unwrap_err().to_string();
+    assert!(err(&d64(&[0.0, f64::NAN, 2.0]), &eye).contains("`mu` has non-finite"));
+    assert!(err(&mu, &(&eye * f64::INFINITY)).contains("`sigma` has non-finite"));
+    assert!(err(&mu, &(-&eye)).contains("not positive semi-definite"));
+    let mut skew = eye.copy();
+    let _ = skew.get(0).get(1).fill_(0.5);
+    assert!(err(&mu, &skew).contains("not symmetric"));
+    // A singular covariance with round-off negatives is a covariance.
+    let x = Tensor::randn([3, 3], (Kind::Double, Device::Cpu)); // rank 2
+    let low = Stats::from_features(&x).unwrap().sigma;
+    let nudged = &low - Tensor::eye(3, (Kind::Double, Device::Cpu)) * 1e-12;
+    Stats::new(mu.copy(), nudged).unwrap();
+}
+
+#[test]
 fn npz_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.npz");
