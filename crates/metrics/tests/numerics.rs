@@ -222,7 +222,7 @@ fn invalid_statistics_are_refused_with_the_reason() {
     assert!(err(&d64(&[0.0, f64::NAN, 2.0]), &eye).contains("`mu` has non-finite"));
     assert!(err(&mu, &(&eye * f64::INFINITY)).contains("`sigma` has non-finite"));
     assert!(err(&mu, &(-&eye)).contains("not positive semi-definite"));
-    let mut skew = eye.copy();
+    let skew = eye.copy();
     let _ = skew.get(0).get(1).fill_(0.5);
     assert!(err(&mu, &skew).contains("not symmetric"));
     // A singular covariance with round-off negatives is a covariance.
