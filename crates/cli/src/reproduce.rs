@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     reports_dir: Option<PathBuf>,
     /// Seeds per multi-seed run (overrides the spec; Table 3 uses 5).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: Option<u64>,
 }
 

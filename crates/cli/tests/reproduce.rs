@@ -237,3 +237,16 @@ fn a_binary_reads_the_checkout_it_runs_in() {
         );
     }
 }
+
+#[test]
+fn zero_seeds_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = reproduce("table3", tmp.path())
+        .args(["--seeds", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("--seeds") && err.contains('0'), "{err}");
+    assert!(!tmp.path().join("table3").exists(), "nothing is written");
+}

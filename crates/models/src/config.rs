@@ -409,8 +409,8 @@ impl RunConfig {
             ("checkpoint_every", self.checkpoint_every as f64),
         ];
         for (field, v) in positive {
-            if v <= 0.0 || v.is_nan() {
-                bail!("field `{field}` must be positive, got {v}");
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("field `{field}` must be a finite positive number, got {v}");
             }
         }
         match (self.iterations, self.epochs) {
@@ -524,6 +524,10 @@ seed: 3
                 "batch_size",
             ),
             (GOOD.replace("objective: meg", "objective: gan"), "gan"),
+            (
+                format!("{GOOD}lr: .inf\n"),
+                "field `lr` must be a finite positive number, got inf",
+            ),
         ];
         for (text, needle) in cases {
             let e = format!("{:#}", RunConfig::from_yaml(&text).unwrap_err());
