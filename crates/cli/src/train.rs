@@ -35,6 +35,14 @@ pub fn run(args: Args) -> Result<()> {
     opts.resume = args.resume;
     opts.stop_at = args.stop_at;
     let done = train(&cfg, &opts)?;
+    if done.iterations == 0 {
+        eprintln!(
+            "{}: stopped before the first iteration: no checkpoint written in {}",
+            cfg.name,
+            out.display()
+        );
+        return Ok(());
+    }
     eprintln!(
         "{}: {} iterations in {:.1}s; E(real) {:.4}, E(fake) {:.4}; checkpoint and metrics in {}",
         cfg.name,

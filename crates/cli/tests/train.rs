@@ -207,6 +207,16 @@ fn stopped_run_samples_and_continues_its_count() {
     std::fs::write(&cfg, CONFIG).unwrap();
     let out = tmp.path().join("run");
     let st = meg()
+        .args(train_args(&cfg, &out, &["--stop-at", "0"]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        st.status.success() && err.contains("no checkpoint written"),
+        "{err}"
+    );
+    assert_eq!(checkpoint_iteration(&out), None);
+    let st = meg()
         .args(train_args(&cfg, &out, &["--stop-at", "12"]))
         .output()
         .unwrap();
