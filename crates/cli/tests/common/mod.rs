@@ -55,11 +55,15 @@ pub fn spawn_stopped_at(cmd: &mut Command, point: &str) -> std::process::Child {
     }
 }
 
-/// Lets a process stopped by [`spawn_stopped_at`] continue.
+/// Lets a process stopped by [`spawn_stopped_at`] continue (SIGCONT).
 pub fn resume(child: &std::process::Child) {
-    let st = Command::new("kill")
-        .args(["-CONT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    const SIGCONT: i32 = 18; // x86-64 Linux
+    let pid = i32::try_from(child.id()).expect("a Linux pid fits in i32");
+    // SAFETY: kill(2) takes plain integers; `pid` is our own child, not yet
+    // reaped (we hold its `Child`), so the pid cannot name another process.
+    let rc = unsafe { kill(pid, SIGCONT) };
+    assert_eq!(rc, 0, "SIGCONT to {pid} failed");
 }
