@@ -5,8 +5,11 @@
 //! broken connection leaves the `.part` for the next attempt, which asks for
 //! the rest with a `Range` request (and starts over when the server ignores
 //! it). Mirrors are tried in order; when all fail, one error lists every
-//! mirror's failure. The HTTP client has a connect timeout and TCP
-//! keep-alive but no total timeout, which would cut large files.
+//! mirror's failure. The HTTP client has a connect timeout, TCP keep-alive
+//! and a stall timeout (the response headers, and every read of the body,
+//! must come within it; reqwest's blocking `timeout` is per operation, so a
+//! large file that keeps arriving is never cut). A stalled mirror is retried
+//! (resuming from the `.part`) before the next one is tried.
 
 use crate::hash::{hash_file, Digests, Hasher};
 use crate::manifest::FileSpec;
@@ -30,6 +33,10 @@ pub struct DownloadOptions {
     pub system_proxy: bool,
     /// Limit on establishing a connection (there is no total limit).
     pub connect_timeout: Duration,
+    /// Longest wait for the response headers or for any data of the body.
+    pub stall_timeout: Duration,
+    /// Further attempts at a mirror that stalled, each resuming the `.part`.
+    pub stall_retries: u32,
 }
 
 impl Default for DownloadOptions {
@@ -38,6 +45,8 @@ impl Default for DownloadOptions {
             progress: true,
             system_proxy: true,
             connect_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(60),
+            stall_retries: 2,
         }
     }
 }
@@ -46,6 +55,29 @@ impl Default for DownloadOptions {
 pub struct Downloader {
     client: Client,
     progress: bool,
+    stall_timeout: Duration,
+    stall_retries: u32,
+}
+
+/// Marks an attempt that ended because the server sent nothing for the
+/// stall timeout (retried, unlike other failures).
+#[derive(Debug)]
+struct Stalled;
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stalled")
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// Whether an I/O error of a body read is reqwest's per-read timeout.
+fn is_read_timeout(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::TimedOut
+        || e.get_ref()
+            .and_then(|i| i.downcast_ref::<reqwest::Error>())
+            .is_some_and(|r| r.is_timeout())
 }
 
 impl Downloader {
@@ -54,7 +86,7 @@ impl Downloader {
         let mut b = Client::builder()
             .user_agent(concat!("meg-datasets/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(opts.connect_timeout)
-            .timeout(None::<Duration>)
+            .timeout(opts.stall_timeout)
             .tcp_keepalive(Duration::from_secs(30));
         if !opts.system_proxy {
             b = b.no_proxy();
@@ -62,6 +94,8 @@ impl Downloader {
         Ok(Downloader {
             client: b.build().context("building the HTTP client")?,
             progress: opts.progress,
+            stall_timeout: opts.stall_timeout,
+            stall_retries: opts.stall_retries,
         })
     }
 
@@ -76,7 +110,20 @@ impl Downloader {
             failures.push("no mirror listed".to_string());
         }
         for url in &spec.urls {
-            let status = match self.try_url(url, spec, &part) {
+            let mut attempt = 0;
+            let tried = loop {
+                match self.try_url(url, spec, &part) {
+                    Err(e) if e.is::<Stalled>() && attempt < self.stall_retries => {
+                        attempt += 1;
+                        eprintln!(
+                            "{url}: {e:#}; retrying ({attempt} of {})",
+                            self.stall_retries
+                        );
+                    }
+                    other => break other,
+                }
+            };
+            let status = match tried {
                 Ok(d) => match digests_match(spec, &d, None) {
                     Some(matched) => FileStatus::Ok {
                         matched,
@@ -123,9 +170,16 @@ impl Downloader {
             req = req.header(RANGE, format!("bytes={have}-"));
         }
         // The URL is already in the message that lists mirrors.
-        let resp = req
-            .send()
-            .map_err(|e| anyhow::Error::from(e.without_url()))?;
+        let resp = req.send().map_err(|e| {
+            if e.is_timeout() {
+                anyhow::Error::new(Stalled).context(format!(
+                    "no response within {} s",
+                    self.stall_timeout.as_secs_f64()
+                ))
+            } else {
+                anyhow::Error::from(e.without_url())
+            }
+        })?;
         let start = match resp.status() {
             StatusCode::OK => 0, // a server that ignores Range sends it all
             StatusCode::PARTIAL_CONTENT => {
@@ -184,6 +238,17 @@ impl Downloader {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if is_read_timeout(&e) => {
+                    bar.abandon();
+                    file.flush().ok();
+                    return Err(anyhow::Error::new(Stalled).context(format!(
+                        "no data for {} s after {} bytes{}; kept them in {} to resume",
+                        self.stall_timeout.as_secs_f64(),
+                        hasher.len(),
+                        total.map_or(String::new(), |t| format!(" of {t}")),
+                        part.display()
+                    )));
+                }
                 Err(e) => {
                     bar.abandon();
                     file.flush().ok();

@@ -239,3 +239,54 @@ fn manual_data_set_fetch_prints_its_instructions() {
         "meg data import dl-manual --from DIR"
     );
 }
+
+fn impatient() -> Downloader {
+    Downloader::new(DownloadOptions {
+        progress: false,
+        system_proxy: false,
+        stall_timeout: std::time::Duration::from_secs(1),
+        stall_retries: 1,
+        ..DownloadOptions::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_server_that_never_answers_is_a_clear_error_not_a_hang() {
+    let body = bytes(1000, 7);
+    let srv = Server::start(vec![("/silent.bin", body.clone(), Behaviour::Stall)]);
+    let m = manifest(
+        "dl-silent",
+        &[file_yaml("silent.bin", &body, &[srv.url("/silent.bin")])],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = std::time::Instant::now();
+    let msg = format!(
+        "{:#}",
+        impatient().fetch_file(&m.files[0], dir.path()).unwrap_err()
+    );
+    assert!(
+        msg.contains(&srv.url("/silent.bin")) && msg.contains("no response within 1 s"),
+        "{msg}"
+    );
+    // One attempt and one retry, each cut after the 1 s stall timeout.
+    assert_eq!(srv.log().len(), 2);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!dir.path().join("silent.bin").exists());
+}
+
+#[test]
+fn a_body_that_stalls_is_retried_from_where_it_stopped() {
+    let body = bytes(100_001, 8);
+    let srv = Server::start(vec![("/stall.bin", body.clone(), Behaviour::StallHalfOnce)]);
+    let m = manifest(
+        "dl-stall",
+        &[file_yaml("stall.bin", &body, &[srv.url("/stall.bin")])],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    impatient().fetch_file(&m.files[0], dir.path()).unwrap();
+    assert_eq!(fs::read(dir.path().join("stall.bin")).unwrap(), body);
+    let log = srv.log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[1].range.as_deref(), Some("bytes=50000-"), "{log:?}");
+}

@@ -19,6 +19,11 @@ pub enum Behaviour {
     IgnoreRange,
     /// 404.
     NotFound,
+    /// Reads the request and never answers (the connection stays open).
+    Stall,
+    /// The first request gets the headers and half the body, then nothing
+    /// more on an open connection; later requests behave as `Good`.
+    StallHalfOnce,
 }
 
 /// One logged request.
@@ -131,6 +136,21 @@ fn handle(
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )?;
         }
+        Behaviour::Stall => {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            return Ok(());
+        }
+        Behaviour::StallHalfOnce if hit == 1 => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            out.write_all(&body[..body.len() / 2])?;
+            out.flush()?;
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            return Ok(());
+        }
         Behaviour::DropHalfOnce if hit == 1 => {
             write!(
                 out,
@@ -142,7 +162,7 @@ fn handle(
             out.shutdown(Shutdown::Both)?;
             return Ok(());
         }
-        Behaviour::Good | Behaviour::DropHalfOnce if start.is_some() => {
+        Behaviour::Good | Behaviour::DropHalfOnce | Behaviour::StallHalfOnce if start.is_some() => {
             let s = start.unwrap_or(0);
             if s >= body.len() {
                 write!(
