@@ -8,18 +8,28 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-const CONFIG: &str = "
-name: kill-test
-model: {family: toy, width: 64}
-data: {kind: toy, name: 25gaussians}
-objective: meg
-lambda: 0.1
-batch_size: 64
-iterations: 1000000
-seed: 2
-log_every: 10
-checkpoint_every: 1
-";
+/// A MEG run on a toy density: `(name, width and batch size, data set,
+/// iterations, seed, log_every, checkpoint_every)`.
+fn run_yaml(
+    name: &str,
+    width: u32,
+    toy: &str,
+    iterations: u64,
+    seed: u64,
+    log: u64,
+    ckpt: u64,
+) -> String {
+    format!(
+        "name: {name}\nmodel: {{family: toy, width: {width}}}\ndata: {{kind: toy, name: {toy}}}\n\
+         objective: meg\nlambda: 0.1\nbatch_size: {width}\niterations: {iterations}\nseed: {seed}\n\
+         log_every: {log}\ncheckpoint_every: {ckpt}\n"
+    )
+}
+
+/// A long run that checkpoints every iteration and logs every 10.
+fn long_config() -> String {
+    run_yaml("kill-test", 64, "25gaussians", 1_000_000, 2, 10, 1)
+}
 
 fn meg() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_meg"));
@@ -52,18 +62,9 @@ fn checkpoint_iteration(dir: &Path) -> Option<u64> {
 
 /// A short run (checkpoints at 20, 40, 60; rows every 5 iterations) for the
 /// crash tests.
-const SHORT: &str = "
-name: crash-test
-model: {family: toy, width: 32}
-data: {kind: toy, name: 8gaussians}
-objective: meg
-lambda: 0.1
-batch_size: 32
-iterations: 60
-seed: 3
-log_every: 5
-checkpoint_every: 20
-";
+fn short_config() -> String {
+    run_yaml("crash-test", 32, "8gaussians", 60, 3, 5, 20)
+}
 
 /// metrics.csv without the seconds column, and every checkpoint tensor.
 fn outcome(dir: &Path) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
@@ -100,7 +101,7 @@ fn temporaries(dir: &Path) -> Vec<String> {
 fn killed_at_each_write_point_resumes_to_the_uninterrupted_result() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("run.yaml");
-    std::fs::write(&cfg, SHORT).unwrap();
+    std::fs::write(&cfg, short_config()).unwrap();
     let clean = tmp.path().join("clean");
     let o = meg().args(train_args(&cfg, &clean, &[])).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -160,8 +161,12 @@ fn killed_at_each_write_point_resumes_to_the_uninterrupted_result() {
 fn a_second_process_cannot_write_a_run_directory_in_use() {
     let tmp = tempfile::tempdir().unwrap();
     let (cfg_a, cfg_b) = (tmp.path().join("a.yaml"), tmp.path().join("b.yaml"));
-    std::fs::write(&cfg_a, SHORT).unwrap();
-    std::fs::write(&cfg_b, SHORT.replace("iterations: 60", "iterations: 40")).unwrap();
+    std::fs::write(&cfg_a, short_config()).unwrap();
+    std::fs::write(
+        &cfg_b,
+        short_config().replace("iterations: 60", "iterations: 40"),
+    )
+    .unwrap();
     let out = tmp.path().join("run");
     let a = common::spawn_stopped_at(meg().args(train_args(&cfg_a, &out, &[])), "run-locked");
     for extra in [&[][..], &["--resume"][..]] {
@@ -204,7 +209,7 @@ fn a_second_process_cannot_write_a_run_directory_in_use() {
 fn stopped_run_samples_and_continues_its_count() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("run.yaml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, long_config()).unwrap();
     let out = tmp.path().join("run");
     let st = meg()
         .args(train_args(&cfg, &out, &["--stop-at", "0"]))
@@ -274,7 +279,7 @@ fn stopped_run_samples_and_continues_its_count() {
 fn stop_between_checkpoints_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("run.yaml");
-    std::fs::write(&cfg, SHORT).unwrap();
+    std::fs::write(&cfg, short_config()).unwrap();
     let clean = tmp.path().join("clean");
     assert!(meg()
         .args(train_args(&cfg, &clean, &[]))
@@ -308,7 +313,7 @@ fn stop_between_checkpoints_resumes_exactly() {
 fn bad_config_names_the_file_and_field() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("bad.yaml");
-    std::fs::write(&cfg, CONFIG.replace("lambda: 0.1", "lambda: lots")).unwrap();
+    std::fs::write(&cfg, long_config().replace("lambda: 0.1", "lambda: lots")).unwrap();
     let o = meg()
         .args(["train", cfg.to_str().unwrap(), "--device", "cpu"])
         .output()

@@ -8,13 +8,18 @@ use meg_datasets::store::{FileStatus, Matched, Outcome};
 use meg_datasets::Store;
 use std::fs;
 
-fn downloader() -> Downloader {
+/// A quiet downloader that ignores proxies, with `opts` otherwise.
+fn downloader_with(opts: DownloadOptions) -> Downloader {
     Downloader::new(DownloadOptions {
         progress: false,
         system_proxy: false,
-        ..DownloadOptions::default()
+        ..opts
     })
     .unwrap()
+}
+
+fn downloader() -> Downloader {
+    downloader_with(DownloadOptions::default())
 }
 
 #[test]
@@ -240,15 +245,13 @@ fn manual_data_set_fetch_prints_its_instructions() {
     );
 }
 
+/// Gives up on a silent server after 1 s, and retries once.
 fn impatient() -> Downloader {
-    Downloader::new(DownloadOptions {
-        progress: false,
-        system_proxy: false,
+    downloader_with(DownloadOptions {
         stall_timeout: std::time::Duration::from_secs(1),
         stall_retries: 1,
         ..DownloadOptions::default()
     })
-    .unwrap()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! request is logged with its Range header.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
@@ -136,29 +136,13 @@ fn handle(
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )?;
         }
-        Behaviour::Stall => {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-            return Ok(());
-        }
+        Behaviour::Stall => return hold_until_closed(&mut reader),
         Behaviour::StallHalfOnce if hit == 1 => {
-            write!(
-                out,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            )?;
-            out.write_all(&body[..body.len() / 2])?;
-            out.flush()?;
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-            return Ok(());
+            write_head_and_half(&mut out, &body)?;
+            return hold_until_closed(&mut reader);
         }
         Behaviour::DropHalfOnce if hit == 1 => {
-            write!(
-                out,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            )?;
-            out.write_all(&body[..body.len() / 2])?;
-            out.flush()?;
+            write_head_and_half(&mut out, &body)?;
             out.shutdown(Shutdown::Both)?;
             return Ok(());
         }
@@ -190,4 +174,23 @@ fn handle(
         }
     }
     out.flush()
+}
+
+/// A 200 announcing the whole body, then only its first half.
+fn write_head_and_half(out: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    out.write_all(&body[..body.len() / 2])?;
+    out.flush()
+}
+
+/// Sends nothing more and keeps the connection open until the client closes
+/// it (its stall timeout fires): waits on the client, not on a clock.
+fn hold_until_closed(reader: &mut impl Read) -> std::io::Result<()> {
+    let mut buf = [0u8; 256];
+    while reader.read(&mut buf)? > 0 {}
+    Ok(())
 }
