@@ -12,6 +12,7 @@
 
 use crate::util::{run_status, workspace_root};
 use anyhow::{bail, Context, Result};
+use meg_plumbing::libtorch::version_of;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,7 +52,7 @@ pub fn provision() -> Result<Libtorch> {
     let root = workspace_root();
     let lt = match user_libtorch(&root) {
         Some(dir) => {
-            let version = libtorch_version(&dir)?;
+            let version = version_of(&dir)?;
             check_version(&dir, &version, "the LIBTORCH environment variable")?;
             Libtorch {
                 dir,
@@ -84,7 +85,7 @@ pub fn find() -> Result<Libtorch> {
             })?
         }
     };
-    let version = libtorch_version(&dir)?;
+    let version = version_of(&dir)?;
     let python = venv_python(&std::fs::canonicalize(root.join(VENV_LINK)).unwrap_or_default());
     Ok(Libtorch {
         dir,
@@ -101,32 +102,6 @@ fn user_libtorch(root: &Path) -> Option<PathBuf> {
         return None;
     }
     Some(p)
-}
-
-/// Reads the version of a libtorch directory: `build-version` (official
-/// libtorch archives) or `version.py` (the `torch` directory of a wheel).
-pub fn libtorch_version(dir: &Path) -> Result<String> {
-    if !dir.join("lib").is_dir() || !dir.join("include").is_dir() {
-        bail!(
-            "{} is not a libtorch directory (expected lib/ and include/ inside)",
-            dir.display()
-        );
-    }
-    let bv = dir.join("build-version");
-    if let Ok(s) = std::fs::read_to_string(&bv) {
-        return Ok(s.trim().to_string());
-    }
-    let vp = dir.join("version.py");
-    let s = std::fs::read_to_string(&vp).with_context(|| {
-        format!(
-            "cannot tell the libtorch version of {}: neither build-version nor version.py",
-            dir.display()
-        )
-    })?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("__version__ = "))
-        .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
-        .with_context(|| format!("no `__version__ = ...` line in {}", vp.display()))
 }
 
 fn check_version(dir: &Path, version: &str, source: &str) -> Result<()> {
@@ -170,7 +145,7 @@ fn cached_or_install() -> Result<Libtorch> {
     let cache = cache_dir()?;
     let venv = cache.join(format!("torch-{TORCH_VERSION}"));
     if let Some(dir) = venv_torch_dir(&venv) {
-        let version = libtorch_version(&dir)?;
+        let version = version_of(&dir)?;
         check_version(&dir, &version, "the cached venv")?;
         let python = venv_python(&venv);
         if let Some(py) = &python {
@@ -185,7 +160,7 @@ fn cached_or_install() -> Result<Libtorch> {
     install_venv(&cache, &venv)?;
     let dir = venv_torch_dir(&venv)
         .with_context(|| format!("pip finished but {} holds no torch", venv.display()))?;
-    let version = libtorch_version(&dir)?;
+    let version = version_of(&dir)?;
     check_version(&dir, &version, "the freshly installed venv")?;
     if let Some(py) = venv_python(&venv) {
         ensure_reference_packages(&py)?;
@@ -314,10 +289,10 @@ mod tests {
             "version.py",
             "__version__ = '2.11.0+cu130'\ndebug = False\n",
         );
-        assert_eq!(libtorch_version(&wheel).unwrap(), "2.11.0+cu130");
+        assert_eq!(version_of(&wheel).unwrap(), "2.11.0+cu130");
         assert!(check_version(&wheel, "2.11.0+cu130", "test").is_ok());
         let zip = fake_libtorch("zip", "build-version", "2.10.0+cpu\n");
-        assert_eq!(libtorch_version(&zip).unwrap(), "2.10.0+cpu");
+        assert_eq!(version_of(&zip).unwrap(), "2.10.0+cpu");
         let err = check_version(&zip, "2.10.0+cpu", "LIBTORCH")
             .unwrap_err()
             .to_string();
@@ -327,11 +302,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rejects_a_directory_that_is_not_libtorch() {
-        let d = std::env::temp_dir().join(format!("meg-xtask-{}-empty", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let err = libtorch_version(&d).unwrap_err().to_string();
-        assert!(err.contains("not a libtorch directory"), "{err}");
-    }
 }

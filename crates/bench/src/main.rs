@@ -61,7 +61,7 @@ fn main_() -> Result<()> {
     } else {
         (Scale::Paper, args.warmup, args.iters)
     };
-    let prov = meg_nn::Provenance::collect(device);
+    let prov = meg_nn::provenance(device);
     for w in workloads {
         let m = run(w, scale, device, warmup, iters)?;
         let list = |v: &[String]| v.join(",");

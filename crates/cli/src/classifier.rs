@@ -7,6 +7,7 @@ use meg_metrics::classifier::{default_path, TrainConfig};
 use meg_metrics::MnistClassifier;
 use std::path::PathBuf;
 use tch::Kind;
+use meg_models::data::{labels, pixels};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
         None => default_path(kind.name())?,
     };
     let store = Store::from_env()?;
-    let unit = |t: &tch::Tensor| t.to_kind(Kind::Float) / 255.0;
+    let unit = |set: &meg_datasets::ImageSet| pixels(set).to_kind(Kind::Float) / 255.0;
     let train = load_mnist(&store, kind, Split::Train)?;
     let test = load_mnist(&store, kind, Split::Test)?;
     let cfg = TrainConfig {
@@ -48,8 +49,8 @@ pub fn run(args: Args) -> Result<()> {
     let start = std::time::Instant::now();
     let (clf, report) = MnistClassifier::fit(
         device,
-        (&unit(&train.images), &train.labels),
-        (&unit(&test.images), &test.labels),
+        (&unit(&train), &labels(&train)),
+        (&unit(&test), &labels(&test)),
         &cfg,
         |line| eprintln!("{line}"),
     )?;
@@ -63,10 +64,10 @@ pub fn run(args: Args) -> Result<()> {
         "test_accuracy": report.final_test_accuracy,
         "report": report,
         "seconds": start.elapsed().as_secs_f64(),
-        "provenance": meg_nn::Provenance::collect(device),
+        "provenance": meg_nn::provenance(device),
     });
     let meta_path = out.with_extension("json");
-    meg_nn::io::write_atomic(&meta_path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    meg_plumbing::io::write_atomic(&meta_path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
     println!(
         "test accuracy {:.4}; saved {} and {}",
         report.final_test_accuracy,

@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     if args.json {
         let mut v = serde_json::to_value(&info)?;
-        v["cpu_kind"] = serde_json::json!(meg_nn::cpu_kind());
+        v["cpu_kind"] = serde_json::json!(meg_plumbing::cpu_kind());
         v["data_dir"] = serde_json::json!(root.display().to_string());
         v["datasets"] = serde_json::Value::Object(data);
         println!("{}", serde_json::to_string(&v)?);
@@ -73,7 +73,7 @@ pub fn run(args: Args) -> Result<()> {
         println!("threads: {} (MKL: {})", info.threads, info.mkl);
         println!(
             "CPU: {}; ATen kernels: {}",
-            meg_nn::cpu_kind(),
+            meg_plumbing::cpu_kind(),
             info.cpu_capability
         );
         println!("data cache: {}", root.display());

@@ -69,9 +69,9 @@ pub fn run(args: Args) -> Result<()> {
                 text += &cells.join(",");
                 text.push('\n');
             }
-            meg_nn::io::write_atomic(&args.out, text.as_bytes())?;
+            meg_plumbing::io::write_atomic(&args.out, text.as_bytes())?;
         }
-        Some("safetensors") => meg_nn::io::write_atomic_with(&args.out, |tmp| {
+        Some("safetensors") => meg_plumbing::io::write_atomic_with(&args.out, |tmp| {
             Ok(Tensor::write_safetensors(
                 &[("samples", &x.contiguous())],
                 tmp,

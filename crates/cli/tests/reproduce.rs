@@ -1,5 +1,5 @@
 //! `meg reproduce` as a user runs it: killed with SIGKILL at named points
-//! (`MEG_FAULT`, meg_nn::fault) and started again, it continues from the interrupted run's last checkpoint,
+//! (`MEG_FAULT`, meg_plumbing::fault) and started again, it continues from the interrupted run's last checkpoint,
 //! skips finished runs, leaves nothing half-written, and ends with the same
 //! results (canonical hash) as a run that was never interrupted.
 

@@ -1,5 +1,5 @@
 //! `meg train` / `meg sample` as a user runs them: a SIGKILL at each named
-//! moment of a checkpoint or metrics write (`MEG_FAULT`, meg_nn::fault) never
+//! moment of a checkpoint or metrics write (`MEG_FAULT`, meg_plumbing::fault) never
 //! leaves a broken checkpoint, and `--resume` ends exactly where an
 //! uninterrupted run ends.
 

@@ -5,28 +5,31 @@
 //! (see `data-manifests/celeba.yaml` for sizes, hashes and links), put both
 //! in one folder DIR and run `meg data import celeba --from DIR`.
 //!
-//! Each 178x218 JPEG is center-cropped to 178x178 (rows 20..198, as
-//! torchvision's `CenterCrop(178)`) and resized to 64x64 with antialiased
-//! bilinear interpolation (libtorch's `upsample_bilinear2d_aa`), rounded to
-//! uint8: within one grey level of torchvision's `CenterCrop(178)` +
-//! `Resize(64)` on PIL images (golden test `datasets_celeba64`). JPEGs are
-//! decoded by the stb decoder built into torch-sys, which may differ from
-//! libjpeg by a grey level here and there. Decoding all 202,599 images takes
-//! minutes, so the result is kept in the cache as `celeba/aligned64.pt`
-//! with its sha256 in `aligned64.pt.sha256`, and rebuilt when either is
+//! Each 178x218 JPEG is decoded by libjpeg-turbo as PIL decodes it
+//! ([`crate::decode`]), center-cropped to 178x178 (rows 20..198, as
+//! torchvision's `CenterCrop(178)`) and resized to 64x64 by Pillow's
+//! bilinear resize ([`crate::resample`]): the same bytes as torchvision's
+//! `CenterCrop(178)` + `Resize(64)` on PIL images (golden test
+//! `datasets_celeba64`). Decoding all 202,599 images takes minutes, so the
+//! result is kept in the cache as `celeba/aligned64.safetensors` with its
+//! sha256 in `aligned64.safetensors.sha256`, and rebuilt when either is
 //! missing or they disagree.
 
 use crate::hash::hash_file;
 use crate::images::ImageSet;
 use crate::manifest::Manifest;
-use crate::store::{part_path, record_path, Store};
+use crate::store::Store;
+use crate::verify::record_path;
+use crate::decode::{decode_image, Rgb};
+use crate::resample::{center_crop, resize_bilinear, to_planes};
+use ndarray::Array4;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
-use meg_nn::io::write_atomic;
+use meg_plumbing::io::write_atomic;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
-use tch::{Kind, Tensor};
 
 /// Archive of the aligned JPEGs.
 pub const ZIP: &str = "img_align_celeba.zip";
@@ -34,12 +37,12 @@ pub const ZIP: &str = "img_align_celeba.zip";
 pub const PARTITION: &str = "list_eval_partition.txt";
 /// Folder of the JPEGs inside the archive.
 pub const ZIP_DIR: &str = "img_align_celeba";
-/// The derived 64x64 tensor file in the cache.
-pub const DERIVED: &str = "aligned64.pt";
+/// The derived 64x64 file in the cache (safetensors).
+pub const DERIVED: &str = "aligned64.safetensors";
 /// Side of the center crop.
-pub const CROP: i64 = 178;
+pub const CROP: usize = 178;
 /// Output side.
-pub const SIDE: i64 = 64;
+pub const SIDE: usize = 64;
 
 /// Which part of the official partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,45 +90,22 @@ pub fn parse_partition(text: &str, origin: &str) -> Result<Vec<(String, u8)>> {
     Ok(out)
 }
 
-/// Center-crops a uint8 `[3, H, W]` image to `CROP`x`CROP` and resizes it to
-/// uint8 `[3, SIDE, SIDE]`.
-pub fn crop_resize(image: &Tensor) -> Result<Tensor> {
-    Ok(resize_batch(&center_crop(image)?.unsqueeze(0))?.squeeze_dim(0))
+/// Center-crops a decoded image to `CROP`x`CROP` and resizes it to
+/// `SIDE`x`SIDE`: uint8 `[3, SIDE, SIDE]` bytes.
+pub fn crop_resize(image: &Rgb) -> Result<Vec<u8>> {
+    let crop = center_crop(image, CROP)?;
+    Ok(to_planes(&resize_bilinear(&crop, SIDE, SIDE)?))
 }
 
-fn center_crop(image: &Tensor) -> Result<Tensor> {
-    let s = image.size();
-    let [c, h, w] = s[..] else {
-        bail!("image of shape {s:?}, expected [C, H, W]");
-    };
-    if c != 3 || h < CROP || w < CROP {
-        bail!("image of shape {s:?}, expected 3 channels and at least {CROP}x{CROP}");
-    }
-    // torchvision: top = round((h - crop) / 2).
-    let top = ((h - CROP) as f64 / 2.0).round() as i64;
-    let left = ((w - CROP) as f64 / 2.0).round() as i64;
-    Ok(image.narrow(1, top, CROP).narrow(2, left, CROP))
-}
-
-/// uint8 `[B, 3, CROP, CROP]` to uint8 `[B, 3, SIDE, SIDE]`.
-fn resize_batch(crops: &Tensor) -> Result<Tensor> {
-    Ok(crops
-        .to_kind(Kind::Float)
-        .f_internal_upsample_bilinear2d_aa([SIDE, SIDE], false, None, None)?
-        .round()
-        .clamp(0.0, 255.0)
-        .to_kind(Kind::Uint8))
-}
-
-/// Decodes and shrinks the images of `entries` from the zip at `zip_path`
+/// Decodes and shrinks the images `names` from the zip at `zip_path`
 /// (members `img_align_celeba/NAME`), in order: uint8 `[N, 3, 64, 64]`.
-pub fn build_images(zip_path: &Path, names: &[String], bar: &ProgressBar) -> Result<Tensor> {
+pub fn build_images(zip_path: &Path, names: &[String], bar: &ProgressBar) -> Result<Array4<u8>> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
     let chunk = names.len().div_ceil(workers).max(1);
-    let parts: Vec<Result<Tensor>> = std::thread::scope(|s| {
+    let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
         let handles: Vec<_> = names
             .chunks(chunk)
             .map(|part| s.spawn(move || build_chunk(zip_path, part, bar)))
@@ -138,16 +118,16 @@ pub fn build_images(zip_path: &Path, names: &[String], bar: &ProgressBar) -> Res
             })
             .collect()
     });
-    let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
-    Ok(Tensor::cat(&parts, 0))
+    let pixels = parts.into_iter().collect::<Result<Vec<_>>>()?.concat();
+    Ok(Array4::from_shape_vec((names.len(), 3, SIDE, SIDE), pixels)
+        .expect("3·SIDE·SIDE bytes per image"))
 }
 
-fn build_chunk(zip_path: &Path, names: &[String], bar: &ProgressBar) -> Result<Tensor> {
+fn build_chunk(zip_path: &Path, names: &[String], bar: &ProgressBar) -> Result<Vec<u8>> {
     let f = File::open(zip_path).with_context(|| format!("opening {}", zip_path.display()))?;
     let mut zip = zip::ZipArchive::new(BufReader::new(f))
         .with_context(|| format!("{}: not a readable zip archive", zip_path.display()))?;
-    let mut out = Vec::new();
-    let mut crops = Vec::new();
+    let mut out = Vec::with_capacity(names.len() * 3 * SIDE * SIDE);
     let mut bytes = Vec::new();
     for name in names {
         let member = format!("{ZIP_DIR}/{name}");
@@ -156,30 +136,19 @@ fn build_chunk(zip_path: &Path, names: &[String], bar: &ProgressBar) -> Result<T
             .with_context(|| format!("{}: member {member}", zip_path.display()))?
             .read_to_end(&mut bytes)
             .with_context(|| format!("{}: reading member {member}", zip_path.display()))?;
-        let image = tch::vision::image::load_from_memory(&bytes)
+        let image = decode_image(&bytes)
             .with_context(|| format!("{}: decoding {member}", zip_path.display()))?;
-        crops.push(
-            center_crop(&image).with_context(|| format!("{}: {member}", zip_path.display()))?,
+        out.extend(
+            crop_resize(&image).with_context(|| format!("{}: {member}", zip_path.display()))?,
         );
-        if crops.len() == 256 {
-            out.push(resize_batch(&Tensor::stack(&crops, 0))?);
-            crops.clear();
-        }
         bar.inc(1);
     }
-    if !crops.is_empty() {
-        out.push(resize_batch(&Tensor::stack(&crops, 0))?);
-    }
-    Ok(Tensor::cat(&out, 0))
+    Ok(out)
 }
 
-/// Builds the 64x64 set from the two source files: images uint8
-/// `[N, 3, 64, 64]` in partition-list order and partitions int64 `[N]`.
-pub fn build_from_files(
-    zip_path: &Path,
-    partition_path: &Path,
-    progress: bool,
-) -> Result<(Tensor, Tensor)> {
+/// Builds the 64x64 set from the two source files: the images in
+/// partition-list order, labelled with their partition.
+pub fn build_from_files(zip_path: &Path, partition_path: &Path, progress: bool) -> Result<ImageSet> {
     let text = std::fs::read_to_string(partition_path)
         .with_context(|| format!("reading {}", partition_path.display()))?;
     let entries = parse_partition(&text, &partition_path.display().to_string())?;
@@ -191,27 +160,53 @@ pub fn build_from_files(
     };
     let images = build_images(zip_path, &names, &bar)?;
     bar.finish_and_clear();
-    let parts: Vec<i64> = entries.iter().map(|(_, p)| *p as i64).collect();
-    Ok((images, Tensor::from_slice(&parts)))
+    ImageSet::new(images, entries.iter().map(|(_, p)| i64::from(*p)).collect())
+}
+
+/// The derived file's bytes: safetensors with uint8 `images` `[N, 3, 64, 64]`
+/// and int64 `partition` `[N]`.
+fn derived_bytes(set: &ImageSet) -> Result<Vec<u8>> {
+    let partition: Vec<u8> = set.labels.iter().flat_map(|p| p.to_le_bytes()).collect();
+    let images = set.images.as_slice().expect("standard layout");
+    let views = [
+        ("images", TensorView::new(Dtype::U8, set.images.shape().to_vec(), images)?),
+        ("partition", TensorView::new(Dtype::I64, vec![set.len()], &partition)?),
+    ];
+    Ok(safetensors::serialize(views, &None)?)
 }
 
 /// The derived file if it is present and matches its recorded sha256.
-fn load_derived(path: &Path) -> Result<Option<(Tensor, Tensor)>> {
+fn load_derived(path: &Path) -> Result<Option<ImageSet>> {
     let (Ok(recorded), true) = (std::fs::read_to_string(record_path(path)), path.is_file()) else {
         return Ok(None);
     };
     if hash_file(path)?.sha256 != recorded.trim() {
         return Ok(None);
     }
-    let named = Tensor::load_multi(path).with_context(|| format!("loading {}", path.display()))?;
-    let get = |k: &str| {
-        named
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, t)| t.shallow_clone())
-            .with_context(|| format!("{}: no tensor {k:?}", path.display()))
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e:?}", path.display()))?;
+    let get = |k: &str, dtype: Dtype| {
+        let t = file
+            .tensor(k)
+            .map_err(|e| anyhow::anyhow!("{}: no tensor {k:?}: {e:?}", path.display()))?;
+        if t.dtype() != dtype {
+            bail!("{}: {k} is {:?}, expected {dtype:?}", path.display(), t.dtype());
+        }
+        Ok((t.shape().to_vec(), t.data().to_vec()))
     };
-    Ok(Some((get("images")?, get("partition")?)))
+    let (shape, pixels) = get("images", Dtype::U8)?;
+    let (_, partition) = get("partition", Dtype::I64)?;
+    let [n, c, h, w] = shape[..] else {
+        bail!("{}: images of shape {shape:?}, expected 4 dimensions", path.display());
+    };
+    let labels = partition
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect();
+    ImageSet::from_pixels(pixels, [n, c, h, w], labels)
+        .with_context(|| format!("{}", path.display()))
+        .map(Some)
 }
 
 /// CelebA 64x64 from the cache (building the derived file on first use).
@@ -220,29 +215,28 @@ pub fn load_celeba64(store: &Store, split: CelebaSplit, progress: bool) -> Resul
     let m = Manifest::builtin("celeba")?;
     let dir = store.dir(&m);
     let derived = dir.join(DERIVED);
-    let (images, partition) = match load_derived(&derived)? {
-        Some(t) => t,
+    let all = match load_derived(&derived)? {
+        Some(set) => set,
         None => {
             let dir = store.require(&m)?;
-            let (images, partition) =
-                build_from_files(&dir.join(ZIP), &dir.join(PARTITION), progress)?;
-            let part = part_path(&derived);
-            Tensor::save_multi(&[("images", &images), ("partition", &partition)], &part)
-                .with_context(|| format!("writing {}", part.display()))?;
-            let sha = hash_file(&part)?.sha256;
+            let set = build_from_files(&dir.join(ZIP), &dir.join(PARTITION), progress)?;
+            let bytes = derived_bytes(&set)?;
+            let mut hasher = crate::hash::Hasher::new();
+            hasher.update(&bytes);
+            let sha = hasher.finish().sha256;
+            // The record first: a crash between the two leaves a record
+            // without its file, which is rebuilt.
             write_atomic(&record_path(&derived), format!("{sha}\n").as_bytes())?;
-            std::fs::rename(&part, &derived)
-                .with_context(|| format!("renaming {}", part.display()))?;
-            (images, partition)
+            write_atomic(&derived, &bytes)?;
+            set
         }
     };
-    let labels = partition.shallow_clone();
-    let all = ImageSet::new(images, labels)?;
     let want = match split {
         CelebaSplit::All => return Ok(all),
         CelebaSplit::Train => 0,
         CelebaSplit::Valid => 1,
         CelebaSplit::Test => 2,
     };
-    Ok(all.select(&partition.eq(want).nonzero().squeeze_dim(1)))
+    let keep: Vec<usize> = (0..all.len()).filter(|&i| all.labels[i] == want).collect();
+    Ok(all.select(&keep))
 }

@@ -13,7 +13,6 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
-use tch::{Kind, Tensor};
 
 /// Bytes per record: label + 3·32·32 pixels.
 pub const RECORD: usize = 1 + 3 * 32 * 32;
@@ -93,11 +92,8 @@ pub fn read_cifar10_archive(path: &Path, split: Split) -> Result<ImageSet> {
         pixels.extend_from_slice(&p);
         labels.extend_from_slice(&l);
     }
-    let n = labels.len() as i64;
-    ImageSet::new(
-        Tensor::from_slice(&pixels).view([n, 3, 32, 32]),
-        Tensor::from_slice(&labels).to_kind(Kind::Int64),
-    )
+    let n = labels.len();
+    ImageSet::from_pixels(pixels, [n, 3, 32, 32], labels)
 }
 
 /// One split of CIFAR-10 (50,000 train or 10,000 test) from the cache,

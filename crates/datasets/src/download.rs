@@ -13,7 +13,7 @@
 
 use crate::hash::{hash_file, Digests, Hasher};
 use crate::manifest::FileSpec;
-use crate::store::{check_file, digests_match, part_path, FileStatus};
+use crate::verify::{check_file, digests_match, part_path, FileStatus};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::blocking::{Client, Response};
@@ -138,8 +138,7 @@ impl Downloader {
                 }
             };
             if status.is_ok() {
-                fs::rename(&part, &dest)
-                    .with_context(|| format!("renaming {} into place", part.display()))?;
+                meg_plumbing::io::rename_into_place(&part, &dest)?;
                 return Ok((url.clone(), status));
             }
             // Wrong bytes: resuming them would not help.

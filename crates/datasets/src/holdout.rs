@@ -11,7 +11,6 @@ use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::{Kind, Tensor};
 
 /// A held-out-class split.
 #[derive(Debug)]
@@ -22,8 +21,8 @@ pub struct Holdout {
     pub train: ImageSet,
     /// Test images, original labels.
     pub test: ImageSet,
-    /// int64 `[N_test]`: 1 where the test image is of class `digit`.
-    pub test_anomaly: Tensor,
+    /// One per test image: 1 where it is of class `digit`, else 0.
+    pub test_anomaly: Vec<i64>,
 }
 
 /// Splits `pool` for held-out class `digit` (0-9) with `seed`.
@@ -31,12 +30,12 @@ pub fn holdout_split(pool: &ImageSet, digit: i64, seed: u64) -> Result<Holdout> 
     if !(0..=9).contains(&digit) {
         bail!("held-out digit must be 0-9, not {digit}");
     }
-    let labels = Vec::<i64>::try_from(&pool.labels)?;
-    let mut others: Vec<i64> = (0..labels.len() as i64)
-        .filter(|&i| labels[i as usize] != digit)
+    let labels = &pool.labels;
+    let mut others: Vec<usize> = (0..labels.len())
+        .filter(|&i| labels[i] != digit)
         .collect();
-    let held: Vec<i64> = (0..labels.len() as i64)
-        .filter(|&i| labels[i as usize] == digit)
+    let held: Vec<usize> = (0..labels.len())
+        .filter(|&i| labels[i] == digit)
         .collect();
     if held.is_empty() || others.is_empty() {
         bail!(
@@ -48,14 +47,14 @@ pub fn holdout_split(pool: &ImageSet, digit: i64, seed: u64) -> Result<Holdout> 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     others.shuffle(&mut rng);
     let n_train = others.len() * 8 / 10;
-    let mut test: Vec<i64> = others[n_train..].to_vec();
+    let mut test: Vec<usize> = others[n_train..].to_vec();
     test.extend_from_slice(&held);
     test.shuffle(&mut rng);
-    let test_set = pool.select(&Tensor::from_slice(&test));
-    let test_anomaly = test_set.labels.eq(digit).to_kind(Kind::Int64);
+    let test_set = pool.select(&test);
+    let test_anomaly = test_set.labels.iter().map(|&l| i64::from(l == digit)).collect();
     Ok(Holdout {
         digit,
-        train: pool.select(&Tensor::from_slice(&others[..n_train])),
+        train: pool.select(&others[..n_train]),
         test: test_set,
         test_anomaly,
     })

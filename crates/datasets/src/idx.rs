@@ -6,9 +6,9 @@
 //! dimensions and the exact data length are all checked.
 
 use crate::hash::read_maybe_gzip;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use ndarray::Array4;
 
 /// A parsed IDX array of unsigned bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub fn read_idx(path: &Path) -> Result<Idx> {
 }
 
 /// Images `[N, 1, H, W]` (uint8) from an IDX file of rank 3.
-pub fn read_idx_images(path: &Path) -> Result<Tensor> {
+pub fn read_idx_images(path: &Path) -> Result<Array4<u8>> {
     let idx = read_idx(path)?;
     let [n, h, w] = idx.dims[..] else {
         bail!(
@@ -95,11 +95,13 @@ pub fn read_idx_images(path: &Path) -> Result<Tensor> {
             idx.dims
         );
     };
-    Ok(Tensor::from_slice(&idx.data).view([n as i64, 1, h as i64, w as i64]))
+    let shape = [n as usize, 1, h as usize, w as usize];
+    Array4::from_shape_vec(shape, idx.data)
+        .with_context(|| format!("{}: data do not fill {shape:?}", path.display()))
 }
 
-/// Labels `[N]` (int64) from an IDX file of rank 1, each below `classes`.
-pub fn read_idx_labels(path: &Path, classes: u8) -> Result<Tensor> {
+/// Labels (as int64) from an IDX file of rank 1, each below `classes`.
+pub fn read_idx_labels(path: &Path, classes: u8) -> Result<Vec<i64>> {
     let idx = read_idx(path)?;
     if idx.dims.len() != 1 {
         bail!(
@@ -117,5 +119,5 @@ pub fn read_idx_labels(path: &Path, classes: u8) -> Result<Tensor> {
             i + 8
         );
     }
-    Ok(Tensor::from_slice(&idx.data).to_kind(Kind::Int64))
+    Ok(idx.data.iter().map(|&l| i64::from(l)).collect())
 }

@@ -1,22 +1,25 @@
-//! Image data sets as tensors, and the MNIST / Fashion-MNIST loaders.
+//! Image data sets in host memory, and the MNIST / Fashion-MNIST loaders.
 //!
 //! An [`ImageSet`] keeps the pixels as uint8 `[N, C, H, W]` (compact, exact)
-//! and the labels as int64 `[N]`; [`to_pm1`] maps pixels to float in
-//! [-1, 1] exactly as torchvision's `ToTensor` + `Normalize(0.5, 0.5)`.
+//! and one int64 label per image; the training side makes tensors of them
+//! (`meg_models::data`).
 
 use crate::idx::{read_idx_images, read_idx_labels};
 use crate::manifest::Manifest;
 use crate::store::Store;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use ndarray::{Array4, Axis};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
 
 /// Which of the two IDX-format data sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MnistKind {
     /// Handwritten digits.
+    #[serde(rename = "mnist")]
     Mnist,
     /// Zalando article images, same format.
+    #[serde(rename = "fashion-mnist")]
     FashionMnist,
 }
 
@@ -48,43 +51,42 @@ pub enum Split {
     Test,
 }
 
-/// Images with labels.
-#[derive(Debug)]
+/// Images with labels, in host memory.
+#[derive(Debug, Clone)]
 pub struct ImageSet {
-    /// uint8 `[N, C, H, W]`.
-    pub images: Tensor,
-    /// int64 `[N]`.
-    pub labels: Tensor,
-}
-
-/// uint8 pixels (any shape) to float32 in [-1, 1]: `(x / 255 - 0.5) / 0.5`.
-pub fn to_pm1(pixels: &Tensor) -> Tensor {
-    (pixels.to_kind(Kind::Float) / 255.0 - 0.5) / 0.5
+    /// uint8 `[N, C, H, W]` (standard layout; `Tensor::try_from(&set.images)`
+    /// makes the tensor).
+    pub images: Array4<u8>,
+    /// One class label per image.
+    pub labels: Vec<i64>,
 }
 
 impl ImageSet {
-    /// Checks shapes and kinds.
-    pub fn new(images: Tensor, labels: Tensor) -> Result<ImageSet> {
-        let (s, l) = (images.size(), labels.size());
-        if s.len() != 4 || images.kind() != Kind::Uint8 {
+    /// Checks that there is one label per image.
+    pub fn new(images: Array4<u8>, labels: Vec<i64>) -> Result<ImageSet> {
+        if images.shape()[0] != labels.len() {
             bail!(
-                "images must be uint8 [N, C, H, W], got {:?} {s:?}",
-                images.kind()
+                "{} images but {} labels",
+                images.shape()[0],
+                labels.len()
             );
         }
-        if l != [s[0]] || labels.kind() != Kind::Int64 {
-            bail!(
-                "labels must be int64 [{}], got {:?} {l:?}",
-                s[0],
-                labels.kind()
-            );
-        }
-        Ok(ImageSet { images, labels })
+        Ok(ImageSet {
+            images: images.as_standard_layout().into_owned(),
+            labels,
+        })
+    }
+
+    /// From pixels in `[N, C, H, W]` order.
+    pub fn from_pixels(pixels: Vec<u8>, shape: [usize; 4], labels: Vec<i64>) -> Result<ImageSet> {
+        let images = Array4::from_shape_vec(shape, pixels)
+            .map_err(|e| anyhow::anyhow!("pixels do not fill shape {shape:?}: {e}"))?;
+        ImageSet::new(images, labels)
     }
 
     /// Number of images.
-    pub fn len(&self) -> i64 {
-        self.labels.size()[0]
+    pub fn len(&self) -> usize {
+        self.labels.len()
     }
 
     /// True when there is no image.
@@ -92,55 +94,36 @@ impl ImageSet {
         self.len() == 0
     }
 
-    /// All images as float32 in [-1, 1], on `device`.
-    pub fn float_pm1(&self, device: Device) -> Tensor {
-        to_pm1(&self.images.to_device(device))
-    }
-
-    /// The images at `index` (int64 `[B]`) as float in [-1, 1], and their
-    /// labels.
-    pub fn batch_pm1(&self, index: &Tensor) -> (Tensor, Tensor) {
-        let index = index.to_device(self.images.device());
-        (
-            to_pm1(&self.images.index_select(0, &index)),
-            self.labels.index_select(0, &index),
-        )
-    }
-
-    /// The subset at `index` (int64 `[B]`).
-    pub fn select(&self, index: &Tensor) -> ImageSet {
+    /// The subset at `index`, in that order.
+    pub fn select(&self, index: &[usize]) -> ImageSet {
         ImageSet {
-            images: self.images.index_select(0, index),
-            labels: self.labels.index_select(0, index),
+            images: self.images.select(Axis(0), index),
+            labels: index.iter().map(|&i| self.labels[i]).collect(),
         }
     }
 
-    /// The sets one after the other.
-    pub fn concat(parts: &[&ImageSet]) -> ImageSet {
-        let images: Vec<&Tensor> = parts.iter().map(|p| &p.images).collect();
-        let labels: Vec<&Tensor> = parts.iter().map(|p| &p.labels).collect();
-        ImageSet {
-            images: Tensor::cat(&images, 0),
-            labels: Tensor::cat(&labels, 0),
-        }
+    /// The sets one after the other (images of one shape).
+    pub fn concat(parts: &[&ImageSet]) -> Result<ImageSet> {
+        let views: Vec<_> = parts.iter().map(|p| p.images.view()).collect();
+        let images = ndarray::concatenate(Axis(0), &views)
+            .map_err(|e| anyhow::anyhow!("joining image sets of different shapes: {e}"))?;
+        let labels = parts.iter().flat_map(|p| p.labels.iter().copied()).collect();
+        ImageSet::new(images, labels)
     }
 
     /// How many images carry each label `0..classes`.
     /// Fails on a negative label or one at or above `classes`.
     pub fn class_counts(&self, classes: i64) -> Result<Vec<i64>> {
-        let counts = self.labels.f_bincount::<Tensor>(None, classes)?;
-        if counts.size()[0] != classes {
-            bail!("a label is at or above {classes}");
+        let mut counts = vec![0i64; classes.max(0) as usize];
+        for &l in &self.labels {
+            if l < 0 {
+                bail!("negative label {l}");
+            }
+            *counts
+                .get_mut(l as usize)
+                .with_context(|| format!("a label ({l}) is at or above {classes}"))? += 1;
         }
-        Ok(Vec::<i64>::try_from(&counts)?)
-    }
-
-    /// A shallow copy sharing storage.
-    pub fn shallow_clone(&self) -> ImageSet {
-        ImageSet {
-            images: self.images.shallow_clone(),
-            labels: self.labels.shallow_clone(),
-        }
+        Ok(counts)
     }
 }
 
@@ -158,13 +141,13 @@ pub fn read_mnist_dir(dir: &Path, split: Split) -> Result<ImageSet> {
     let (img, lab) = idx_files(split);
     let images = read_idx_images(&dir.join(img))?;
     let labels = read_idx_labels(&dir.join(lab), 10)?;
-    if images.size()[0] != labels.size()[0] {
+    if images.shape()[0] != labels.len() {
         bail!(
             "{}: {} images but {} has {} labels",
             dir.join(img).display(),
-            images.size()[0],
+            images.shape()[0],
             lab,
-            labels.size()[0]
+            labels.len()
         );
     }
     ImageSet::new(images, labels)
@@ -182,5 +165,5 @@ pub fn load_mnist_all(store: &Store, kind: MnistKind) -> Result<ImageSet> {
     let dir = store.require(&Manifest::builtin(kind.name())?)?;
     let train = read_mnist_dir(&dir, Split::Train)?;
     let test = read_mnist_dir(&dir, Split::Test)?;
-    Ok(ImageSet::concat(&[&train, &test]))
+    ImageSet::concat(&[&train, &test])
 }

@@ -28,7 +28,8 @@ use rand_chacha::ChaCha8Rng;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use tch::Tensor;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
 
 /// File name in the cache.
 pub const FILE: &str = "kddcup.data_10_percent.gz";
@@ -285,11 +286,13 @@ pub fn parse_kdd(path: &Path) -> Result<KddTable> {
 }
 
 /// Feature scaling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scaling {
     /// Min-max fitted on the training rows (the paper's protocol).
+    #[serde(rename = "minmax")]
     MinMax,
     /// No scaling: what the authors' released loader actually produced.
+    #[serde(rename = "unscaled")]
     Unscaled,
 }
 
@@ -318,11 +321,11 @@ impl Default for KddOptions {
 #[derive(Debug)]
 pub struct Kdd99 {
     /// float32 `[N_train, 121]`: non-normal rows of the training half.
-    pub train_x: Tensor,
+    pub train_x: Array2<f32>,
     /// float32 `[N_test, 121]`.
-    pub test_x: Tensor,
-    /// int64 `[N_test]`: 1 for `normal.` (the anomaly class).
-    pub test_y: Tensor,
+    pub test_x: Array2<f32>,
+    /// `[N_test]`: 1 for `normal.` (the anomaly class), else 0.
+    pub test_y: Vec<i64>,
     /// Per-feature minimum over the training rows (before scaling).
     pub train_min: Vec<f64>,
     /// Per-feature maximum over the training rows (before scaling).
@@ -389,9 +392,9 @@ pub fn kdd99_split(table: &KddTable, opts: &KddOptions) -> Result<Kdd99> {
         .map(|(l, h)| if h > l { 1.0 / (h - l) } else { 1.0 })
         .collect();
     let shift: Vec<f64> = lo.iter().zip(&scale).map(|(l, s)| -l * s).collect();
-    let matrix = |rows: &mut dyn Iterator<Item = usize>| -> Tensor {
+    let matrix = |rows: &mut dyn Iterator<Item = usize>| -> Array2<f32> {
         let mut out: Vec<f32> = Vec::new();
-        let mut n = 0i64;
+        let mut n = 0usize;
         let mut row = vec![0.0; N_FEATURES];
         for i in rows {
             table.features(i, &mut row);
@@ -401,13 +404,13 @@ pub fn kdd99_split(table: &KddTable, opts: &KddOptions) -> Result<Kdd99> {
             }));
             n += 1;
         }
-        Tensor::from_slice(&out).view([n, N_FEATURES as i64])
+        Array2::from_shape_vec((n, N_FEATURES), out).expect("N_FEATURES values per row")
     };
     let test_y: Vec<i64> = test.iter().map(|&(_, y)| y).collect();
     Ok(Kdd99 {
         train_x: matrix(&mut train.iter().copied()),
         test_x: matrix(&mut test.iter().map(|&(i, _)| i)),
-        test_y: Tensor::from_slice(&test_y),
+        test_y,
         train_min: lo,
         train_max: hi,
         scaling: opts.scaling,

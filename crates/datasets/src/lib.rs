@@ -40,6 +40,8 @@
 
 pub mod celeba;
 pub mod cifar;
+pub mod config;
+pub mod decode;
 pub mod download;
 pub mod hash;
 pub mod holdout;
@@ -47,14 +49,18 @@ pub mod idx;
 pub mod images;
 pub mod kdd;
 pub mod manifest;
+pub mod resample;
 pub mod stacked;
 pub mod store;
 pub mod synthetic;
 pub mod toy;
+pub mod verify;
 
+pub use config::{DataConfig, Source};
 pub use images::{ImageSet, MnistKind, Split};
 pub use manifest::Manifest;
-pub use store::{dataset_status, DatasetStatus, FileStatus, Store};
+pub use store::{dataset_status, DatasetStatus, Store};
+pub use verify::FileStatus;
 
 /// The verified path of `pt_inception-2015-12-05-6726825d.pth` in the cache.
 pub fn inception_weights(store: &Store) -> anyhow::Result<std::path::PathBuf> {

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use ndarray::Array2;
 
 /// Which toy density.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,15 +103,15 @@ impl ToySampler {
         }
     }
 
-    /// `n` points as a float32 tensor of shape `[n, 2]` on the CPU.
-    pub fn batch(&mut self, n: usize) -> Tensor {
+    /// `n` points, float32 `[n, 2]`.
+    pub fn batch(&mut self, n: usize) -> Array2<f32> {
         let mut v = Vec::with_capacity(2 * n);
         for _ in 0..n {
             let p = self.point();
             v.push(p[0] as f32);
             v.push(p[1] as f32);
         }
-        Tensor::from_slice(&v).reshape([n as i64, 2])
+        Array2::from_shape_vec((n, 2), v).expect("two values per point")
     }
 
     fn normal(&mut self) -> f64 {
@@ -148,12 +148,12 @@ mod tests {
             let a = ToySampler::new(toy, 7).batch(300);
             let b = ToySampler::new(toy, 7).batch(300);
             let c = ToySampler::new(toy, 8).batch(300);
-            assert_eq!(a.size(), [300, 2]);
-            assert!(a.equal(&b), "{toy:?} not reproducible");
-            assert!(!a.equal(&c), "{toy:?} ignores the seed");
+            assert_eq!(a.shape(), [300, 2]);
+            assert_eq!(a, b, "{toy:?} not reproducible");
+            assert_ne!(a, c, "{toy:?} ignores the seed");
             // Everything lies inside the plotted square [-2, 2]².
             assert!(
-                a.abs().max().double_value(&[]) < 2.0,
+                a.iter().all(|v| v.abs() < 2.0),
                 "{toy:?} leaves [-2,2]²"
             );
         }
@@ -164,7 +164,7 @@ mod tests {
         for toy in [Toy::Gaussians25, Toy::Gaussians8] {
             let (centres, std) = toy.mixture().unwrap();
             let x = ToySampler::new(toy, 1).batch(2000);
-            let pts: Vec<f32> = Vec::try_from(x.flatten(0, 1)).unwrap();
+            let pts = x.as_slice().unwrap();
             let mut hits = vec![0usize; centres.len()];
             for p in pts.chunks(2) {
                 let (i, d2) = centres
@@ -197,11 +197,13 @@ mod tests {
     fn swiss_roll_radius_follows_t() {
         // Without noise the radius is t/7.5 with t in [1.5π, 4.5π].
         let x = ToySampler::new(Toy::SwissRoll, 3).batch(5000);
-        let r = x
-            .square()
-            .sum_dim_intlist(1, false, tch::Kind::Float)
-            .sqrt();
-        let (lo, hi) = (r.min().double_value(&[]), r.max().double_value(&[]));
+        let r: Vec<f64> = x
+            .rows()
+            .into_iter()
+            .map(|p| f64::from(p[0]).hypot(f64::from(p[1])))
+            .collect();
+        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let pi = std::f64::consts::PI;
         assert!(
             lo > 1.5 * pi / 7.5 - 0.15 && lo < 1.5 * pi / 7.5 + 0.1,

@@ -5,7 +5,7 @@
 use crate::target::{cached_in, Run, Target};
 use anyhow::{bail, Context, Result};
 use meg_datasets::holdout::Holdout;
-use meg_datasets::images::to_pm1;
+use meg_models::data::{pixels, to_pm1};
 use meg_metrics::anomaly::{anomaly_metrics, precision_recall_curve, AnomalyMetrics};
 use meg_models::Model;
 use rand::seq::SliceRandom;
@@ -36,8 +36,9 @@ impl TestSet {
     /// The test part of a held-out-class split, images in [-1, 1], flattened
     /// to vectors when `flat`.
     pub fn holdout(split: &Holdout, flat: bool) -> Result<Self> {
-        let x = to_pm1(&split.test.images);
-        TestSet::new(if flat { x.flatten(1, -1) } else { x }, &split.test_anomaly)
+        let x = to_pm1(&pixels(&split.test));
+        let y = Tensor::from_slice(&split.test_anomaly);
+        TestSet::new(if flat { x.flatten(1, -1) } else { x }, &y)
     }
 
     /// Keeps every normal example and a random subset (drawn with `seed`) of

@@ -6,7 +6,8 @@ use crate::target::{cached_in, Target};
 use anyhow::{Context, Result};
 use meg_datasets::Split;
 use meg_metrics::classifier::{MnistClassifier, TrainConfig};
-use meg_models::config::Digits;
+use meg_datasets::MnistKind as Digits;
+use meg_models::data::{labels, pixels};
 use serde_json::{json, Value};
 use tch::Kind;
 
@@ -38,15 +39,15 @@ pub(crate) fn classifier(
     let dir = t.out.join("runs").join("classifier");
     let file = dir.join("classifier.safetensors");
     let key = json!({"dataset": name, "synthetic": synthetic, "train": cfg});
-    let load = |x: &meg_datasets::ImageSet| x.images.to_kind(Kind::Float) / 255.0;
+    let load = |x: &meg_datasets::ImageSet| pixels(x).to_kind(Kind::Float) / 255.0;
     let mut fitted = None;
     let report: Value = cached_in(&dir, "classifier", &key, || {
-        let train = meg_models::data::mnist_split(dataset, Split::Train, synthetic)?;
-        let test = meg_models::data::mnist_split(dataset, Split::Test, synthetic)?;
+        let train = meg_datasets::config::mnist_split(dataset, Split::Train, synthetic)?;
+        let test = meg_datasets::config::mnist_split(dataset, Split::Test, synthetic)?;
         let (c, r) = MnistClassifier::fit(
             t.opts.device,
-            (&load(&train), &train.labels),
-            (&load(&test), &test.labels),
+            (&load(&train), &labels(&train)),
+            (&load(&test), &labels(&test)),
             &cfg,
             |line| eprintln!("[classifier] {line}"),
         )?;

@@ -38,7 +38,7 @@ pub struct Options {
 
 /// The workspace's `reports/` directory.
 pub fn default_reports_dir() -> PathBuf {
-    meg_nn::golden::workspace_root().join("reports")
+    meg_plumbing::workspace_root().join("reports")
 }
 
 /// Reproduces `target` (or `all`, every target in turn); returns the

@@ -90,7 +90,7 @@ pub struct Profile {
 
 /// The workspace's `experiments/` directory.
 pub fn experiments_dir() -> PathBuf {
-    meg_nn::golden::workspace_root().join("experiments")
+    meg_plumbing::workspace_root().join("experiments")
 }
 
 impl Experiment {

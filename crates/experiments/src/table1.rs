@@ -10,14 +10,12 @@ use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Context, Result};
-use meg_datasets::stacked::mode_index;
 use meg_metrics::classifier::MnistClassifier;
-use meg_metrics::modes::{classify_stacks, count_modes, protocol_samples};
+use meg_metrics::modes::{classify_stacks, mode_frequencies, protocol_samples, ModeCount};
 use meg_models::config::{DataConfig, Objective};
 use meg_reports::plot::{self, LinePlot, Series};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
-use tch::Tensor;
 
 /// The evaluation settings a profile may give.
 const EVAL_KEYS: &[&str] = &[
@@ -62,15 +60,15 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let n = samples_eval.unwrap_or_else(|| protocol_samples(stacks));
         let key = json!({"samples": n, "seed": eval_seed});
         let model = &trained.model;
-        let (count, freq): (meg_metrics::modes::ModeCount, Vec<i64>) =
+        let (count, freq): (ModeCount, Vec<i64>) =
             t.cached(run, "modes", &key, || {
                 tch::manual_seed(eval_seed);
                 let x = to_unit(&generate(model, n as i64, batch));
                 let digits = classify_stacks(c, &x, 1000)?;
-                let counts = mode_index(&digits).bincount::<Tensor>(None, 10i64.pow(stacks));
-                let mut freq = Vec::<i64>::try_from(counts)?;
+                let mut freq = mode_frequencies(&digits)?;
+                let count = ModeCount::from_frequencies(&freq, stacks as usize);
                 freq.sort_unstable_by(|a, b| b.cmp(a));
-                Ok((count_modes(&digits)?, freq))
+                Ok((count, freq))
             })?;
         tch::manual_seed(eval_seed);
         let shown = generate(model, 64, 64);

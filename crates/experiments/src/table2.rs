@@ -77,9 +77,9 @@ fn quality(
 fn real_images(data: &DataConfig) -> Result<ImageSet> {
     match *data {
         DataConfig::Mnist { dataset, synthetic } => {
-            meg_models::data::mnist_split(dataset, Split::Train, synthetic)
+            meg_datasets::config::mnist_split(dataset, Split::Train, synthetic)
         }
-        DataConfig::Cifar10 { synthetic } => meg_models::data::cifar10(Split::Train, synthetic),
+        DataConfig::Cifar10 { synthetic } => meg_datasets::config::cifar10(Split::Train, synthetic),
         _ => bail!("expected cifar10 or mnist data"),
     }
 }
@@ -110,7 +110,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         );
     }
     if weights == "pytorch-fid" {
-        meg_models::data::require_dataset("inception-fid")?;
+        meg_datasets::config::require_dataset("inception-fid")?;
     }
     let runs = t.runs()?;
     let n: i64 = t.eval("samples", 50_000)?;
@@ -167,14 +167,14 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let trained = t.train(run, &mut |_, _| {})?;
         if train_stats.is_none() {
             let real = real_images(&run.cfg.data)?;
-            let m = train_images.unwrap_or(real.len()).min(real.len());
-            let x = meg_datasets::images::to_pm1(&real.images.narrow(0, 0, m));
+            let m = train_images.unwrap_or(real.len() as i64).min(real.len() as i64);
+            let x = meg_models::data::to_pm1(&meg_models::data::pixels(&real).narrow(0, 0, m));
             let (feats, logits) = net.features_and_logits(&to_unit(&x), inception_batch)?;
             let stats = match (&net, &run.cfg.data) {
                 (FeatureNet::Inception(n), DataConfig::Cifar10 { synthetic: false })
-                    if weights == "pytorch-fid" && m == real.len() =>
+                    if weights == "pytorch-fid" && m == real.len() as i64 =>
                 {
-                    n.cifar10_train_stats(inception_batch)?
+                    meg_metrics::fid::cifar10_train_stats(n, inception_batch)?
                 }
                 _ => Stats::from_features(&feats)?,
             };

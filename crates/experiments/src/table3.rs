@@ -10,7 +10,7 @@ use crate::target::{mean_std, Target};
 use crate::Options;
 use anyhow::{bail, Context, Result};
 use meg_models::config::DataConfig;
-use meg_models::data::holdout_of;
+use meg_datasets::config::holdout_of;
 use meg_reports::plot::Series;
 use serde_json::{json, Map};
 use std::path::PathBuf;
@@ -33,9 +33,10 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 split_seed,
                 synthetic,
             } => {
-                let data = meg_models::data::kdd99(scaling, split_seed, synthetic)?;
-                let test = TestSet::new(data.test_x.shallow_clone(), &data.test_y)?;
-                (test, data.train_x.size()[0] as usize)
+                let data = meg_datasets::config::kdd99(scaling, split_seed, synthetic)?;
+                let x = meg_models::data::matrix(&data.test_x, tch::Device::Cpu)?;
+                let test = TestSet::new(x, &tch::Tensor::from_slice(&data.test_y))?;
+                (test, data.train_x.nrows())
             }
             // The stand-in where KDD99 is unavailable: a held-out image class
             // plays "normal.", re-mixed to 20% of the test set as in KDD99.

@@ -8,7 +8,7 @@ use crate::spec::Experiment;
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
-use meg_models::data::holdout_of;
+use meg_datasets::config::holdout_of;
 use meg_reports::plot::Series;
 use serde_json::{json, Map};
 use std::path::PathBuf;

@@ -40,7 +40,7 @@ pub struct Target<'a> {
     t0: Instant,
     /// The lock on `out`, taken by [`Target::runs`] and held until the target
     /// is done.
-    lock: std::cell::OnceCell<meg_nn::dirlock::DirLock>,
+    lock: std::cell::OnceCell<meg_plumbing::dirlock::DirLock>,
 }
 
 impl<'a> Target<'a> {
@@ -117,7 +117,7 @@ impl<'a> Target<'a> {
             .filter_map(|r| r.cfg.data.dataset_name())
             .collect();
         for name in needed {
-            meg_models::data::require_dataset(name).with_context(|| {
+            meg_datasets::config::require_dataset(name).with_context(|| {
                 format!(
                     "{} (profile `{}`) needs data set `{name}`",
                     self.exp.target,
@@ -126,21 +126,21 @@ impl<'a> Target<'a> {
             })?;
         }
         if self.lock.get().is_none() {
-            let lock = meg_nn::dirlock::DirLock::acquire(&self.out).with_context(|| {
+            let lock = meg_plumbing::dirlock::DirLock::acquire(&self.out).with_context(|| {
                 format!("cannot reproduce {} ({})", self.exp.target, self.profile())
             })?;
             let _ = self.lock.set(lock);
-            meg_nn::fault::point("target-locked");
+            meg_plumbing::fault::point("target-locked");
         }
-        meg_nn::io::remove_stale_temporaries(&self.out)?;
-        meg_nn::io::remove_stale_temporaries(&self.opts.reports_dir)?;
+        meg_plumbing::io::remove_stale_temporaries(&self.out)?;
+        meg_plumbing::io::remove_stale_temporaries(&self.opts.reports_dir)?;
         Ok(runs)
     }
 
     /// Trains (or resumes, or finds finished) `run`, calling `hook` after
     /// every iteration trained now.
     pub fn train(&self, run: &Run, hook: &mut dyn FnMut(u64, &Model)) -> Result<Trained> {
-        meg_nn::fault::point("before-run");
+        meg_plumbing::fault::point("before-run");
         let mut topts = TrainOptions::new(&run.dir, self.opts.device);
         topts.resume = true;
         train_with(&run.cfg, &topts, hook)
@@ -237,14 +237,14 @@ impl<'a> Target<'a> {
             "profile": self.profile(),
             "title": self.exp.title,
             "eval": serde_json::to_value(&p.eval)?,
-            "provenance": meg_nn::Provenance::collect(self.opts.device),
+            "provenance": meg_nn::provenance(self.opts.device),
             "wall_seconds": self.t0.elapsed().as_secs_f64(),
             "train_seconds": train_seconds,
             "finished": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             "runs": runs,
             "summary": summary,
         });
-        meg_nn::io::write_atomic(
+        meg_plumbing::io::write_atomic(
             &self.out.join("results.json"),
             serde_json::to_string_pretty(&doc)?.as_bytes(),
         )?;
@@ -275,9 +275,9 @@ impl<'a> Target<'a> {
         md += &format!(
             "\n\nWall time {:.1} s on {}. Every number and setting is in `results.json`.\n",
             self.t0.elapsed().as_secs_f64(),
-            meg_nn::Provenance::collect(self.opts.device).device
+            meg_nn::provenance(self.opts.device).device
         );
-        meg_nn::io::write_atomic(&self.out.join("report.md"), md.as_bytes())?;
+        meg_plumbing::io::write_atomic(&self.out.join("report.md"), md.as_bytes())?;
         meg_reports::index::write_index(&self.opts.reports_dir, crate::TARGETS)?;
         eprintln!(
             "{} ({}): wrote {}",
@@ -311,7 +311,7 @@ pub fn cached_in<T: Serialize + DeserializeOwned>(
     let value = f()?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let doc = json!({"key": key, "value": serde_json::to_value(&value)?});
-    meg_nn::io::write_atomic(&path, serde_json::to_string(&doc)?.as_bytes())?;
+    meg_plumbing::io::write_atomic(&path, serde_json::to_string(&doc)?.as_bytes())?;
     Ok(value)
 }
 

@@ -91,7 +91,7 @@ impl MnistClassifier {
 
     /// Saves the weights as safetensors, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        meg_nn::io::write_atomic_with(path, |tmp| {
+        meg_plumbing::io::write_atomic_with(path, |tmp| {
             let vars = self.vs.variables();
             let mut named: Vec<_> = vars.iter().collect();
             named.sort_by(|a, b| a.0.cmp(b.0));

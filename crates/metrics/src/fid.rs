@@ -79,7 +79,7 @@ impl Stats {
     /// Writes `mu` and `sigma` (float64) as an `.npz` readable by numpy,
     /// pytorch-fid and TTUR; atomically.
     pub fn save_npz(&self, path: &Path) -> Result<()> {
-        meg_nn::io::write_atomic_with(path, |tmp| {
+        meg_plumbing::io::write_atomic_with(path, |tmp| {
             Tensor::write_npz(&[("mu", &self.mu), ("sigma", &self.sigma)], tmp)?;
             Ok(())
         })
@@ -140,6 +140,25 @@ fn validate(mu: &Tensor, sigma: &Tensor) -> Result<()> {
         bail!("`sigma` is not positive semi-definite: its smallest eigenvalue is {lo:e} (largest {hi:e}); a covariance has none below zero");
     }
     Ok(())
+}
+
+/// Statistics of CIFAR-10's 50,000 training images (from the data cache)
+/// in `net`'s features, computed once per weight file and cached as
+/// `fid-stats/cifar10-train-<weights sha256>.npz` in the data cache.
+pub fn cifar10_train_stats(net: &crate::inception::InceptionFid, batch: usize) -> Result<Stats> {
+    if net.weights_id().is_empty() {
+        bail!("statistics are cached per weight file: load the network from a file");
+    }
+    let store = meg_datasets::Store::from_env()?;
+    let path = store
+        .root()
+        .join("fid-stats")
+        .join(format!("cifar10-train-{}.npz", net.weights_id()));
+    Stats::load_or_compute(&path, || {
+        let train = meg_datasets::cifar::load_cifar10(&store, meg_datasets::Split::Train)?;
+        let pixels = Tensor::try_from(&train.images)?;
+        Stats::from_features(&net.features_and_logits(&pixels, batch)?.0)
+    })
 }
 
 /// FID between two sets of statistics of the same dimension.

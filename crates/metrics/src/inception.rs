@@ -8,7 +8,6 @@
 //! Variable names equal the state-dict keys of pytorch-fid's weight file
 //! `pt_inception-2015-12-05-6726825d.pth` (e.g. `Mixed_5b.branch1x1.conv.weight`).
 
-use crate::fid::Stats;
 use crate::weights::{copy_into, load_state_dict, StateDict};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -508,24 +507,6 @@ impl InceptionFid {
         })
     }
 
-    /// Statistics of CIFAR-10's 50,000 training images (from the data cache),
-    /// computed once per weight file and cached as
-    /// `fid-stats/cifar10-train-<weights sha256>.npz` in the data cache.
-    pub fn cifar10_train_stats(&self, batch: usize) -> Result<Stats> {
-        if self.weights_id.is_empty() {
-            bail!("statistics are cached per weight file: load the network from a file");
-        }
-        let store = meg_datasets::Store::from_env()?;
-        let path = store
-            .root()
-            .join("fid-stats")
-            .join(format!("cifar10-train-{}.npz", self.weights_id));
-        Stats::load_or_compute(&path, || {
-            let train = meg_datasets::cifar::load_cifar10(&store, meg_datasets::Split::Train)?;
-            Stats::from_features(&self.features_and_logits(&train.images, batch)?.0)
-        })
-    }
-
     /// The head applied to pool3 features: `pool3 W^T (+ b when `bias`)`.
     pub fn logits(&self, pool3: &Tensor, bias: bool) -> Tensor {
         tch::no_grad(|| {
@@ -563,11 +544,7 @@ pub fn synthetic_uniform(key: &str, i: u64) -> f64 {
 }
 
 fn uniform(seed: u64, i: u64) -> f64 {
-    let mut z = seed.wrapping_add((i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    meg_plumbing::seed::splitmix64_uniform(seed, i + 1)
 }
 
 /// The synthetic tensor `key` of shape `shape`, as `tests/golden/metrics_synthetic.py`

@@ -98,7 +98,7 @@ pub fn converted(path: &Path, cache: &Path) -> Result<PathBuf> {
         return Ok(out);
     }
     let python = find_python();
-    meg_nn::io::write_atomic_with(&out, |tmp| {
+    meg_plumbing::io::write_atomic_with(&out, |tmp| {
         let run = Command::new(&python)
             .arg("-c")
             .arg(CONVERT_PY)

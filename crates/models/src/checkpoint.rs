@@ -76,7 +76,7 @@ pub fn save(
         .collect();
     let d = digest(&cpu);
     cpu.push((DIGEST.to_string(), bytes_tensor(&d)));
-    meg_nn::io::write_atomic_with(path, |tmp| Ok(Tensor::write_safetensors(&cpu, tmp)?))
+    meg_plumbing::io::write_atomic_with(path, |tmp| Ok(Tensor::write_safetensors(&cpu, tmp)?))
 }
 
 /// The tensors of a checkpoint file, by name.

@@ -2,7 +2,7 @@
 //! every artifact the run writes.
 
 use anyhow::{bail, Context, Result};
-use meg_datasets::toy::Toy;
+pub use meg_datasets::DataConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -136,178 +136,6 @@ impl ModelConfig {
     }
 }
 
-/// Which 28x28 grey-scale digits-like data set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Digits {
-    #[serde(rename = "mnist")]
-    Mnist,
-    #[serde(rename = "fashion-mnist")]
-    FashionMnist,
-}
-
-/// KDD99 feature scaling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KddScaling {
-    /// Min-max with the training part's statistics (the paper's protocol).
-    #[serde(rename = "minmax")]
-    MinMax,
-    /// Unscaled, as the authors' released loader effectively trained.
-    #[serde(rename = "unscaled")]
-    Unscaled,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-/// The training data. `synthetic: true` replaces the real files by small
-/// deterministic stand-ins written in the same formats (for smoke runs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", deny_unknown_fields)]
-pub enum DataConfig {
-    /// One of the 2-D toy densities (swissroll, 25gaussians, 8gaussians).
-    #[serde(rename = "toy")]
-    Toy { name: Toy },
-    /// StackedMNIST: `count` (default `128·10^stacks`) fixed stacks of
-    /// `stacks` training digits, drawn with `split_seed`.
-    #[serde(rename = "stacked-mnist")]
-    StackedMnist {
-        stacks: u32,
-        #[serde(default = "mnist_digits")]
-        dataset: Digits,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        count: Option<i64>,
-        #[serde(default)]
-        split_seed: u64,
-        #[serde(default, skip_serializing_if = "is_false")]
-        synthetic: bool,
-    },
-    /// The training images of MNIST or Fashion-MNIST.
-    #[serde(rename = "mnist")]
-    Mnist {
-        #[serde(default = "mnist_digits")]
-        dataset: Digits,
-        #[serde(default, skip_serializing_if = "is_false")]
-        synthetic: bool,
-    },
-    /// Table 4: the training part of the held-out-`digit` split. With `flat`,
-    /// images are vectors of 784 values (for the vector nets of the KDD99
-    /// family, in the Fashion-MNIST stand-in for Table 3).
-    #[serde(rename = "mnist-holdout")]
-    MnistHoldout {
-        digit: i64,
-        #[serde(default = "mnist_digits")]
-        dataset: Digits,
-        #[serde(default)]
-        split_seed: u64,
-        #[serde(default, skip_serializing_if = "is_false")]
-        flat: bool,
-        #[serde(default, skip_serializing_if = "is_false")]
-        synthetic: bool,
-    },
-    /// CIFAR-10 training images.
-    #[serde(rename = "cifar10")]
-    Cifar10 {
-        #[serde(default, skip_serializing_if = "is_false")]
-        synthetic: bool,
-    },
-    /// Table 3: the non-normal rows of KDD99's training half.
-    #[serde(rename = "kdd99")]
-    Kdd99 {
-        #[serde(default = "minmax")]
-        scaling: KddScaling,
-        #[serde(default = "kdd_split_seed")]
-        split_seed: u64,
-        #[serde(default, skip_serializing_if = "is_false")]
-        synthetic: bool,
-    },
-    /// CelebA 64x64 training images.
-    #[serde(rename = "celeba")]
-    Celeba {
-        #[serde(default, skip_serializing_if = "is_false")]
-        synthetic: bool,
-    },
-}
-
-fn mnist_digits() -> Digits {
-    Digits::Mnist
-}
-fn minmax() -> KddScaling {
-    KddScaling::MinMax
-}
-fn kdd_split_seed() -> u64 {
-    42
-}
-
-impl DataConfig {
-    /// Shape of one example of this data (without the batch axis).
-    pub fn x_shape(&self) -> Vec<i64> {
-        match self {
-            DataConfig::Toy { .. } => vec![2],
-            DataConfig::StackedMnist { stacks, .. } => vec![*stacks as i64, 28, 28],
-            DataConfig::MnistHoldout { flat: true, .. } => vec![28 * 28],
-            DataConfig::Mnist { .. } | DataConfig::MnistHoldout { .. } => vec![1, 28, 28],
-            DataConfig::Cifar10 { .. } => vec![3, 32, 32],
-            DataConfig::Kdd99 { .. } => vec![meg_datasets::kdd::N_FEATURES as i64],
-            DataConfig::Celeba { .. } => vec![3, 64, 64],
-        }
-    }
-
-    /// The data set in words, for reports: "Fashion-MNIST", "CIFAR-10",
-    /// "synthetic MNIST-format stand-in", ...
-    pub fn describe(&self) -> String {
-        let digits = |d: &Digits| match d {
-            Digits::Mnist => "MNIST",
-            Digits::FashionMnist => "Fashion-MNIST",
-        };
-        let (name, synthetic) = match self {
-            DataConfig::Toy { name } => return format!("toy {name:?}"),
-            DataConfig::StackedMnist {
-                dataset, synthetic, ..
-            }
-            | DataConfig::Mnist { dataset, synthetic }
-            | DataConfig::MnistHoldout {
-                dataset, synthetic, ..
-            } => (digits(dataset), *synthetic),
-            DataConfig::Cifar10 { synthetic } => ("CIFAR-10", *synthetic),
-            DataConfig::Kdd99 { synthetic, .. } => ("KDD99", *synthetic),
-            DataConfig::Celeba { synthetic } => ("CelebA 64x64", *synthetic),
-        };
-        if synthetic {
-            format!("synthetic {name}-format stand-in")
-        } else {
-            name.to_string()
-        }
-    }
-
-    /// Checks the data's own fields and that `model` takes its examples.
-    fn validate(&self, model: &ModelConfig) -> Result<()> {
-        match self {
-            DataConfig::StackedMnist { stacks, count, .. } => {
-                if *stacks == 0 {
-                    bail!("field `data.stacks` must be positive, got 0");
-                }
-                if let Some(c) = count {
-                    if *c <= 0 {
-                        bail!("field `data.count` must be positive, got {c}");
-                    }
-                }
-            }
-            DataConfig::MnistHoldout { digit, .. } if !(0..=9).contains(digit) => {
-                bail!("field `data.digit` must be 0-9, got {digit}")
-            }
-            _ => {}
-        }
-        let (d, m) = (self.x_shape(), model.x_shape());
-        if d != m {
-            bail!(
-                "field `model`: this model takes examples of shape {m:?}, but the data gives {d:?}"
-            );
-        }
-        Ok(())
-    }
-}
-
 /// Everything that defines one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -432,7 +260,13 @@ impl RunConfig {
             }
         }
         self.model.validate()?;
-        self.data.validate(&self.model)?;
+        self.data.validate()?;
+        let (d, m) = (self.data.x_shape(), self.model.x_shape());
+        if d != m {
+            bail!(
+                "field `model`: this model takes examples of shape {m:?}, but the data gives {d:?}"
+            );
+        }
         Ok(())
     }
 

@@ -23,6 +23,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Tensor};
+use meg_plumbing::seed::splitmix64;
 
 /// File names inside a run directory.
 pub const CONFIG_FILE: &str = "config.yaml";
@@ -86,17 +87,10 @@ pub struct Trained {
 #[derive(Serialize)]
 struct RunRecord<'a> {
     config: &'a RunConfig,
-    provenance: meg_nn::Provenance,
+    provenance: meg_plumbing::Provenance,
     iterations: u64,
     seconds: f64,
     last: Row,
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// Seed of stream `stream` for the segment starting at `iteration`.
@@ -125,9 +119,9 @@ pub fn train_with(
     meg_nn::reuse_freed_memory();
     let dir = &opts.out_dir;
     // Held until training returns: no other process writes this run meanwhile.
-    let _lock = meg_nn::dirlock::DirLock::acquire(dir)
+    let _lock = meg_plumbing::dirlock::DirLock::acquire(dir)
         .with_context(|| format!("cannot train run `{}`", cfg.name))?;
-    meg_nn::fault::point("run-locked");
+    meg_plumbing::fault::point("run-locked");
     let ckpt_path = dir.join(checkpoint::FILE);
     let config_path = dir.join(CONFIG_FILE);
     if ckpt_path.exists() {
@@ -146,8 +140,8 @@ pub fn train_with(
             );
         }
     }
-    meg_nn::io::remove_stale_temporaries(dir)?;
-    meg_nn::io::write_atomic(&config_path, cfg.to_yaml().as_bytes())?;
+    meg_plumbing::io::remove_stale_temporaries(dir)?;
+    meg_plumbing::io::write_atomic(&config_path, cfg.to_yaml().as_bytes())?;
 
     tch::manual_seed(cfg.seed as i64);
     let mut model = Model::new(&cfg.model, opts.device);
@@ -243,7 +237,7 @@ pub fn train_with(
                 "{},{},{},{},{},{:.3}",
                 last.iteration, last.e_real, last.e_fake, last.penalty, last.mi_loss, last.seconds
             )?;
-            meg_nn::fault::point("metrics-row-unflushed");
+            meg_plumbing::fault::point("metrics-row-unflushed");
             csv.flush()?;
             let msg = format!(
                 "E(real) {:.4}  E(fake) {:.4}  pen {:.4}  MI {:.4}",
@@ -281,13 +275,13 @@ pub fn train_with(
     if end == total {
         let record = RunRecord {
             config: cfg,
-            provenance: meg_nn::Provenance::collect(opts.device),
+            provenance: meg_nn::provenance(opts.device),
             iterations: end,
             seconds,
             last,
         };
         let json = serde_json::to_string_pretty(&record)?;
-        meg_nn::io::write_atomic(&dir.join(RUN_FILE), json.as_bytes())?;
+        meg_plumbing::io::write_atomic(&dir.join(RUN_FILE), json.as_bytes())?;
     }
     Ok(Trained {
         model,
@@ -413,7 +407,7 @@ fn rewrite_metrics(path: &Path, rows: &[Row]) -> Result<std::fs::File> {
             r.iteration, r.e_real, r.e_fake, r.penalty, r.mi_loss, r.seconds
         );
     }
-    meg_nn::io::write_atomic(path, text.as_bytes())?;
+    meg_plumbing::io::write_atomic(path, text.as_bytes())?;
     std::fs::OpenOptions::new()
         .append(true)
         .open(path)

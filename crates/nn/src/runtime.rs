@@ -34,64 +34,6 @@ fn cuda(i: usize) -> Result<Device> {
     Ok(Device::Cuda(i))
 }
 
-/// The CPU kind, as far as it changes floating-point results: the vendor and
-/// the vector extensions libtorch's and MKL's kernels dispatch on, e.g.
-/// `GenuineIntel avx2 avx512f amx_tile` (from `/proc/cpuinfo`; the
-/// architecture name elsewhere).
-pub fn cpu_kind() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    cpu_kind_of(&info).unwrap_or_else(|| std::env::consts::ARCH.to_string())
-}
-
-fn cpu_kind_of(cpuinfo: &str) -> Option<String> {
-    const ISA: [&str; 6] = [
-        "avx2",
-        "avx512f",
-        "avx512_vnni",
-        "avx512_bf16",
-        "amx_tile",
-        "asimd",
-    ];
-    let field = |name: &str| {
-        cpuinfo.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == name).then(|| v.trim().to_string())
-        })
-    };
-    let vendor =
-        field("vendor_id").or_else(|| field("CPU implementer").map(|v| format!("arm-{v}")))?;
-    let flags = field("flags")
-        .or_else(|| field("Features"))
-        .unwrap_or_default();
-    let flags: Vec<&str> = flags.split_whitespace().collect();
-    let mut kind = vendor;
-    for isa in ISA.iter().filter(|i| flags.contains(i)) {
-        kind += " ";
-        kind += isa;
-    }
-    Some(kind)
-}
-
-/// The environment variables that select CPU kernel paths (and so the last
-/// digits of float results): ATen's vector level, MKL's reproducibility
-/// branch, oneDNN's instruction set.
-pub const NUMERIC_PATH_VARS: [&str; 3] = ["ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA"];
-
-/// The numeric path of this process: the [`cpu_kind`], then each of
-/// [`NUMERIC_PATH_VARS`] that is set, e.g.
-/// `AuthenticAMD avx2; ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE`.
-pub fn numeric_path() -> String {
-    let pins: Vec<String> = NUMERIC_PATH_VARS
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
-        .collect();
-    if pins.is_empty() {
-        cpu_kind()
-    } else {
-        format!("{}; {}", cpu_kind(), pins.join(" "))
-    }
-}
-
 /// Sets libtorch's intra-op thread count from `MEG_THREADS` when set; returns
 /// the count in effect.
 pub fn set_threads_from_env() -> Result<i32> {
@@ -140,7 +82,8 @@ pub fn reuse_freed_memory() {
 /// What the running process's libtorch reports about itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuntimeInfo {
-    /// Version read next to the loaded `libtorch_cpu.so` (`version.py` or `build-version`).
+    /// Version read next to the loaded `libtorch_cpu.so` (`version.py` or
+    /// `build-version`, by [`meg_plumbing::libtorch::version_of`]).
     pub libtorch_version: String,
     /// Directory of the loaded `libtorch_cpu.so`.
     pub libtorch_lib: String,
@@ -160,7 +103,7 @@ impl RuntimeInfo {
         let lib = loaded_libtorch_dir();
         let version = lib
             .as_ref()
-            .and_then(|d| version_near(d))
+            .and_then(|d| meg_plumbing::libtorch::version_of(d.parent()?).ok())
             .unwrap_or_else(|| "unknown".to_string());
         RuntimeInfo {
             libtorch_version: version,
@@ -203,35 +146,12 @@ fn loaded_libtorch_dir() -> Option<PathBuf> {
         .and_then(|p| PathBuf::from(p).parent().map(|d| d.to_path_buf()))
 }
 
-fn version_near(lib: &std::path::Path) -> Option<String> {
-    let root = lib.parent()?;
-    if let Ok(s) = std::fs::read_to_string(root.join("build-version")) {
-        return Some(s.trim().to_string());
-    }
-    let s = std::fs::read_to_string(root.join("version.py")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("__version__ = "))
-        .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_kind_names_vendor_and_vector_extensions() {
-        let amd = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma\n\
-                   processor\t: 1\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma\n";
-        assert_eq!(cpu_kind_of(amd).unwrap(), "AuthenticAMD avx2");
-        let intel =
-            "vendor_id : GenuineIntel\nflags : avx2 avx512f avx512_bf16 amx_tile avx512_vnni\n";
-        assert_eq!(
-            cpu_kind_of(intel).unwrap(),
-            "GenuineIntel avx2 avx512f avx512_vnni avx512_bf16 amx_tile"
-        );
-        let arm = "CPU implementer\t: 0x41\nFeatures\t: fp asimd crc32\n";
-        assert_eq!(cpu_kind_of(arm).unwrap(), "arm-0x41 asimd");
-        assert_eq!(cpu_kind_of(""), None);
-        assert!(!cpu_kind().is_empty());
-    }
+/// The [`meg_plumbing::Provenance`] of a result made by this process on `device`.
+pub fn provenance(device: Device) -> meg_plumbing::Provenance {
+    let rt = RuntimeInfo::query();
+    meg_plumbing::Provenance::new(
+        rt.libtorch_version,
+        format!("{device:?}").to_lowercase(),
+        rt.threads,
+    )
 }

@@ -54,7 +54,7 @@ pub fn image_grid_png(
     }
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Png)?;
-    meg_nn::io::write_atomic(path, bytes.get_ref())
+    meg_plumbing::io::write_atomic(path, bytes.get_ref())
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ impl Lock {
 
     /// Writes the lock file atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        meg_nn::io::write_atomic(path, self.render().as_bytes())
+        meg_plumbing::io::write_atomic(path, self.render().as_bytes())
     }
 
     /// The hash locked for `target` under `profile`.
@@ -168,7 +168,7 @@ pub struct Update {
 /// each canonical snapshot and the lock (entries of other profiles are kept;
 /// entries of this profile whose target has no results are removed).
 pub fn update(reports: &Path, lock_path: &Path, profile: &str) -> Result<Update> {
-    update_on(reports, lock_path, profile, &meg_nn::numeric_path())
+    update_on(reports, lock_path, profile, &meg_plumbing::numeric_path())
 }
 
 /// [`update`], recording `cpu` as the lock's CPU kind.
@@ -204,7 +204,7 @@ fn update_on(reports: &Path, lock_path: &Path, profile: &str, cpu: &str) -> Resu
         let hash = canonical::hash(&canon);
         let mut pretty = serde_json::to_string_pretty(&canon)?;
         pretty.push('\n');
-        meg_nn::io::write_atomic(&snapshot_path(lock_path, &t, profile), pretty.as_bytes())?;
+        meg_plumbing::io::write_atomic(&snapshot_path(lock_path, &t, profile), pretty.as_bytes())?;
         let old = lock
             .entries
             .insert((t.clone(), profile.to_string()), hash.clone());
@@ -245,7 +245,7 @@ pub enum Match {
 /// matched; the error names each failing target with both hashes and the
 /// metrics that differ.
 pub fn check(reports: &Path, lock_path: &Path, profile: &str) -> Result<Vec<(String, Match)>> {
-    check_on(reports, lock_path, profile, &meg_nn::numeric_path())
+    check_on(reports, lock_path, profile, &meg_plumbing::numeric_path())
 }
 
 /// [`check`] as if run on CPU kind `cpu`.
@@ -508,7 +508,7 @@ mod tests {
         assert_eq!(update(&reports, &lock, SMOKE).unwrap().unchanged, ["fig2"]);
         assert_eq!(
             Lock::read(&lock).unwrap().cpu,
-            Some(meg_nn::numeric_path()),
+            Some(meg_plumbing::numeric_path()),
             "update records the CPU kind"
         );
     }

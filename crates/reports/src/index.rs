@@ -154,7 +154,7 @@ pub fn render(entries: &[Entry]) -> String {
 /// and any other found there.
 pub fn write_index(reports_dir: &Path, known: &[&str]) -> Result<()> {
     let md = render(&entries(reports_dir, known)?);
-    meg_nn::io::write_atomic(&reports_dir.join("index.md"), md.as_bytes())
+    meg_plumbing::io::write_atomic(&reports_dir.join("index.md"), md.as_bytes())
 }
 
 fn mtime(p: &Path) -> Option<u64> {

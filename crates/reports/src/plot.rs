@@ -56,7 +56,7 @@ fn save_rgb(path: &Path, buf: Vec<u8>, w: u32, h: u32) -> Result<()> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| anyhow!("bad image buffer"))?;
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Png)?;
-    meg_nn::io::write_atomic(path, bytes.get_ref())
+    meg_plumbing::io::write_atomic(path, bytes.get_ref())
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {

@@ -91,7 +91,7 @@ pub fn frame(rows: &[Row]) -> Result<DataFrame> {
 /// Writes `df` as CSV (header, full-precision floats, empty cells for nulls)
 /// to `path`, atomically.
 pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
-    meg_nn::io::write_atomic_with(path, |tmp| {
+    meg_plumbing::io::write_atomic_with(path, |tmp| {
         let file = std::fs::File::create(tmp)?;
         CsvWriter::new(file).include_header(true).finish(df)?;
         Ok(())
@@ -136,7 +136,7 @@ pub fn write_table(dir: &Path, rows: &[Row]) -> Result<DataFrame> {
     let mut df = frame(rows)?;
     write_csv(&mut df, &dir.join("table.csv"))?;
     let md = markdown(&df).context("rendering table.md")?;
-    meg_nn::io::write_atomic(&dir.join("table.md"), md.as_bytes())?;
+    meg_plumbing::io::write_atomic(&dir.join("table.md"), md.as_bytes())?;
     Ok(df)
 }
 

@@ -4,7 +4,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 /// Runs `cmd` with `MEG_FAULT=fault` and asserts that the process killed
-/// itself with SIGKILL at that point (meg_nn::fault), not elsewhere.
+/// itself with SIGKILL at that point (meg_plumbing::fault), not elsewhere.
 #[track_caller]
 pub fn run_killed_at(cmd: &mut Command, fault: &str) {
     let o = cmd.env("MEG_FAULT", fault).output().unwrap();

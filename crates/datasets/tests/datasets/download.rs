@@ -4,7 +4,8 @@
 use crate::fixtures::{bytes, file_yaml, manifest};
 use crate::http::{Behaviour, Server};
 use meg_datasets::download::{DownloadOptions, Downloader};
-use meg_datasets::store::{FileStatus, Matched, Outcome};
+use meg_datasets::store::Outcome;
+use meg_datasets::verify::{FileStatus, Matched};
 use meg_datasets::Store;
 use std::fs;
 

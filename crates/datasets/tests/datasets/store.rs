@@ -2,7 +2,8 @@
 
 use crate::fixtures::{bytes, file_yaml, gzip, manifest, write};
 use meg_datasets::manifest::{Expected, BUILTIN};
-use meg_datasets::store::{check_file, data_root_from, FileStatus, Matched, Outcome};
+use meg_datasets::store::{data_root_from, Outcome};
+use meg_datasets::verify::{check_file, FileStatus, Matched};
 use meg_datasets::{Manifest, Store};
 use std::fs;
 use std::path::PathBuf;

@@ -39,7 +39,7 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The `partial-write:FILE` fault point (meg_nn::fault): when it fires, the
+/// The `partial-write:FILE` fault point (meg_plumbing::fault): when it fires, the
 /// temporary file is cut to half its length, synced, and the process killed.
 fn partial_write_fault(path: &Path, tmp: &Path) -> Result<()> {
     let name = crate::fault::file_point_name("partial-write", path);
@@ -72,16 +72,27 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -
         if crate::fault::is_armed() {
             partial_write_fault(path, &tmp)?;
         }
-        std::fs::File::open(&tmp)?.sync_all()?;
-        crate::fault::file_point("before-rename", path);
-        std::fs::rename(&tmp, path)?;
-        crate::fault::file_point("after-rename", path);
-        Ok(())
+        rename_into_place(&tmp, path)
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// Syncs the finished file `tmp` and renames it to `path` (same folder),
+/// with the `before-rename:FILE` and `after-rename:FILE` fault points: the
+/// last step of every atomic write, and of downloads and imports once
+/// their `.part` file is verified.
+pub fn rename_into_place(tmp: &Path, path: &Path) -> Result<()> {
+    std::fs::File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", tmp.display()))?;
+    crate::fault::file_point("before-rename", path);
+    std::fs::rename(tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    crate::fault::file_point("after-rename", path);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //!   buffer but not flushed;
 //! - `before-run`: a target is about to train (or find finished) its next run;
 //! - `run-locked`, `target-locked`: a run's or a target's directory lock is
-//!   taken (meg_nn::dirlock).
+//!   taken (meg_plumbing::dirlock).
 //!
 //! `MEG_FAULT_ACTION=stop` makes the point stop the process (SIGSTOP) instead,
 //! so that a test can run a second process while the first one holds a lock,
