@@ -544,7 +544,7 @@ pub fn synthetic_uniform(key: &str, i: u64) -> f64 {
 }
 
 fn uniform(seed: u64, i: u64) -> f64 {
-    meg_plumbing::seed::splitmix64_uniform(seed, i + 1)
+    meg_plumbing::seed::splitmix64_uniform(seed, i)
 }
 
 /// The synthetic tensor `key` of shape `shape`, as `tests/golden/metrics_synthetic.py`
