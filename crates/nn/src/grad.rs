@@ -7,6 +7,10 @@ use tch::Tensor;
 use torch_sys::C_tensor;
 
 extern "C" {
+    /// `csrc/grad.cpp`. Borrows the three tensors for the call; returns a
+    /// new heap-allocated at::Tensor owned by the caller, or null with a
+    /// NUL-terminated message in `err[..err_len]`. Catches every C++
+    /// exception.
     fn meg_conv2d_weight_grad(
         grad_output: *const C_tensor,
         input: *const C_tensor,
@@ -17,6 +21,9 @@ extern "C" {
         err_len: usize,
     ) -> *mut C_tensor;
 }
+
+/// Bytes of the buffer the glue writes its error message into.
+const ERR_LEN: usize = 1024;
 
 /// The weight gradient of `input.conv2d(weight, _, stride, padding)` (square
 /// stride and padding, dilation 1, one group) for the output gradient
@@ -32,7 +39,27 @@ pub fn conv2d_weight_grad(
     stride: i64,
     padding: i64,
 ) -> Tensor {
-    let mut err = [0 as c_char; 1024];
+    for (what, t) in [
+        ("grad_output", grad_output),
+        ("input", input),
+        ("weight", weight),
+    ] {
+        assert!(
+            t.defined(),
+            "conv2d_weight_grad: {what} is an undefined tensor"
+        );
+    }
+    // Zeroed, so a message is NUL-terminated even if the glue wrote none.
+    let mut err = [0u8; ERR_LEN];
+    // SAFETY: the three pointers are tch's `C_tensor`s (heap-allocated
+    // at::Tensor, non-null, defined as checked above), valid for the whole
+    // call since `grad_output`, `input` and `weight` are borrowed across it;
+    // the glue only reads them and keeps no pointer to them. `err` points
+    // to a buffer of exactly `err.len()` bytes (the length passed is the
+    // array's own), written by the glue with `snprintf` within that length
+    // and not kept. The glue catches every C++ exception (`catch (...)`
+    // after `std::exception`), so none unwinds into Rust, and it calls no
+    // Rust code, so no Rust panic can unwind into C++.
     let ptr = tch::no_grad(|| unsafe {
         meg_conv2d_weight_grad(
             grad_output.as_ptr(),
@@ -40,15 +67,21 @@ pub fn conv2d_weight_grad(
             weight.as_ptr(),
             stride,
             padding,
-            err.as_mut_ptr(),
+            err.as_mut_ptr().cast::<c_char>(),
             err.len(),
         )
     });
     if ptr.is_null() {
-        let msg = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy();
+        let msg = match CStr::from_bytes_until_nul(&err) {
+            Ok(msg) => msg.to_string_lossy(),
+            Err(_) => String::from_utf8_lossy(&err),
+        };
         panic!("conv2d_weight_grad: {msg}");
     }
-    // SAFETY: the glue returns a heap-allocated at::Tensor, owned from here on.
+    // SAFETY: a non-null result is an at::Tensor the glue allocated with
+    // `new` for this call and handed over: no one else holds the pointer,
+    // and the returned `Tensor` owns it; its `Drop` (tch's `at_free`) frees
+    // it with `delete`, once.
     unsafe { Tensor::from_ptr(ptr) }
 }
 
@@ -97,5 +130,14 @@ mod tests {
         let w = Tensor::zeros([6, 3, 3, 3], (Kind::Float, Device::Cpu));
         let g = Tensor::zeros([1, 6, 5, 5], (Kind::Float, Device::Cpu));
         let _ = conv2d_weight_grad(&g, &x, &w, 1, 1);
+    }
+
+    /// An undefined operand is refused before the call, by name.
+    #[test]
+    #[should_panic(expected = "conv2d_weight_grad: input is an undefined tensor")]
+    fn undefined_operands_panic_before_the_call() {
+        let w = Tensor::zeros([6, 4, 3, 3], (Kind::Float, Device::Cpu));
+        let g = Tensor::zeros([1, 6, 5, 5], (Kind::Float, Device::Cpu));
+        let _ = conv2d_weight_grad(&g, &Tensor::new(), &w, 1, 1);
     }
 }

@@ -2,9 +2,10 @@
 //! (same layer order, same variable names) and the DCGAN-style E, G and T
 //! assembled from it.
 
+use super::layers::{Conv, Flatten, LeakyRelu};
 use super::mlp::{Act, Mlp};
-use super::step::{EnergyStep, Op};
-use super::{EnergyNet, StatisticsNet};
+use super::step::{EnergyStep, StepLayers};
+use super::traits::{EnergyNet, StatisticsNet};
 use meg_nn::conv_layout;
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
@@ -21,17 +22,9 @@ pub(super) enum ConvInit {
     Dcgan,
 }
 
-/// Stride and padding of a [`Layer::Conv`] (square, dilation 1, one group,
-/// zero padding: what [`meg_nn::conv2d`] builds).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Geom {
-    stride: i64,
-    padding: i64,
-}
-
 #[derive(Debug)]
 enum Layer {
-    Conv(nn::Conv2D, Geom),
+    Conv(Conv),
     ConvT(nn::ConvTranspose2D),
     Bn(nn::BatchNorm),
     Act(Act),
@@ -49,7 +42,7 @@ impl ModuleT for Seq {
         let mut h = conv_layout(x);
         for l in &self.0 {
             h = match l {
-                Layer::Conv(c, geom) => conv(c, *geom, &h),
+                Layer::Conv(c) => c.forward(&h),
                 Layer::ConvT(c) => c.forward(&h),
                 Layer::Bn(b) => b.forward_t(&h, train),
                 // Never the first layer (see `SeqBuilder::finish`): `h` is our own intermediate.
@@ -65,129 +58,18 @@ impl Seq {
         self.0.iter().any(|l| matches!(l, Layer::Bn(_)))
     }
 
-    /// The trunk as the explicit energy step's ops; `None` unless every
+    /// The trunk as the explicit energy step's layers; `None` unless every
     /// layer is a convolution or a leaky ReLU.
-    fn step_ops(&self) -> Option<Vec<Op<'_>>> {
+    fn step_layers(&self) -> Option<StepLayers<'_>> {
         self.0
             .iter()
             .map(|l| match l {
-                Layer::Conv(c, geom) => Some(Op::Conv(c, *geom)),
-                Layer::Act(Act::LeakyRelu(slope)) => Some(Op::LeakyRelu(*slope)),
+                Layer::Conv(c) => Some(Box::new(c) as _),
+                Layer::Act(Act::LeakyRelu(slope)) => Some(Box::new(LeakyRelu(*slope)) as _),
                 _ => None,
             })
             .collect()
     }
-}
-
-/// The input gradient of a convolution from its output gradient `g`.
-pub(super) fn conv_input_grad(c: &nn::Conv2D, geom: Geom, g: &Tensor, input: [i64; 2]) -> Tensor {
-    if gemm_pays(g.device(), g.size()[2] * g.size()[3]) {
-        return conv_input_grad_gemm(c, geom, g, input);
-    }
-    let Geom { stride, padding } = geom;
-    let w = c.ws.size();
-    let out = g.size();
-    // The output padding that restores the input size: (in + 2p - k) mod s.
-    let op = |i: usize| input[i] - ((out[2 + i] - 1) * stride - 2 * padding + w[2 + i]);
-    g.conv_transpose2d(
-        &c.ws,
-        None::<Tensor>,
-        [stride, stride],
-        [padding, padding],
-        [op(0), op(1)],
-        1,
-        [1, 1],
-    )
-}
-
-/// Whether a convolution with `positions` output positions on `device` runs
-/// faster as one matrix product over im2col columns than through libtorch's
-/// convolution: on the CPU, for outputs of at most 2x2 positions (the last
-/// conv of the 28x28 trunks). There oneDNN's backward pass reaches a third
-/// of the GEMM rate (the 5x5 kernel mostly covers padding), while the GEMM
-/// form's backward (a GEMM and col2im) runs about twice as fast at the same
-/// FLOPs; for larger outputs the column matrices cost more than they save.
-fn gemm_pays(device: tch::Device, positions: i64) -> bool {
-    device == tch::Device::Cpu && positions <= 4
-}
-
-/// `c.forward(x)` (see [`conv_with`]).
-fn conv(c: &nn::Conv2D, geom: Geom, x: &Tensor) -> Tensor {
-    conv_with(&c.ws, c.bs.as_ref(), geom, x)
-}
-
-/// The convolution of `x` by `ws` (plus `bs`), computed as im2col and one
-/// matrix product where [`gemm_pays`] (the same sums, in another order);
-/// autograd differentiates either form.
-pub(super) fn conv_with(ws: &Tensor, bs: Option<&Tensor>, geom: Geom, x: &Tensor) -> Tensor {
-    let (s, w) = (x.size(), ws.size());
-    let [oh, ow] = out_size(geom, &s, &w);
-    if !gemm_pays(x.device(), oh * ow) {
-        let Geom { stride, padding } = geom;
-        return x.conv2d(ws, bs, [stride, stride], [padding, padding], [1, 1], 1);
-    }
-    let o = w[0];
-    let wt = ws.view([o, -1]).tr();
-    let cols = columns(geom, x, &w);
-    let y = match bs {
-        Some(b) => b.addmm(&cols, &wt),
-        None => cols.mm(&wt),
-    };
-    y.view([s[0], oh, ow, o]).permute([0, 3, 1, 2])
-}
-
-/// Output height and width of a convolution of an input of shape `s` by a
-/// weight of shape `w`.
-fn out_size(Geom { stride, padding }: Geom, s: &[i64], w: &[i64]) -> [i64; 2] {
-    [0, 1].map(|i| (s[2 + i] + 2 * padding - w[2 + i]) / stride + 1)
-}
-
-/// im2col of `x` for a weight of shape `w`: `[N·L, C·k·k]`, one row per
-/// output position.
-fn columns(geom @ Geom { stride, padding }: Geom, x: &Tensor, w: &[i64]) -> Tensor {
-    let [oh, ow] = out_size(geom, &x.size(), w);
-    x.im2col([w[2], w[3]], [1, 1], [padding, padding], [stride, stride])
-        .transpose(1, 2)
-        .reshape([x.size()[0] * oh * ow, -1])
-}
-
-/// The weight gradient of a convolution of `x` for its output gradient `g`:
-/// one matrix product over im2col columns where [`gemm_pays`], else
-/// libtorch's backward kernel ([`meg_nn::grad::conv2d_weight_grad`]).
-pub(super) fn conv_weight_grad(c: &nn::Conv2D, geom: Geom, g: &Tensor, x: &Tensor) -> Tensor {
-    let (s, w) = (g.size(), c.ws.size());
-    if !gemm_pays(g.device(), s[2] * s[3]) {
-        return meg_nn::grad::conv2d_weight_grad(g, x, &c.ws, geom.stride, geom.padding);
-    }
-    g.permute([0, 2, 3, 1])
-        .reshape([-1, s[1]])
-        .tr()
-        .mm(&columns(geom, x, &w))
-        .view(&w[..])
-}
-
-/// The input gradient of a convolution from its output gradient `g`, as
-/// col2im of one matrix product (what [`conv`]'s GEMM form backpropagates).
-fn conv_input_grad_gemm(
-    c: &nn::Conv2D,
-    Geom { stride, padding }: Geom,
-    g: &Tensor,
-    input: [i64; 2],
-) -> Tensor {
-    let (s, w) = (g.size(), c.ws.size());
-    let (n, o, l) = (s[0], s[1], s[2] * s[3]);
-    g.permute([0, 2, 3, 1])
-        .reshape([n * l, o])
-        .mm(&c.ws.view([o, -1]))
-        .view([n, l, -1])
-        .transpose(1, 2)
-        .col2im(
-            input,
-            [w[2], w[3]],
-            [1, 1],
-            [padding, padding],
-            [stride, stride],
-        )
 }
 
 /// Builds a [`Seq`] under one variable path.
@@ -221,15 +103,9 @@ impl<'a> SeqBuilder<'a> {
 
     /// `nn.Conv2d(i, o, k, s, p)`.
     pub(super) fn conv(&mut self, i: i64, o: i64, k: i64, s: i64, p: i64) -> &mut Self {
-        let c = meg_nn::conv2d(self.next_path(), i, o, k, s, p);
-        self.dcgan(&c.ws, 0.0);
-        self.layers.push(Layer::Conv(
-            c,
-            Geom {
-                stride: s,
-                padding: p,
-            },
-        ));
+        let c = Conv::new(self.next_path(), i, o, k, s, p);
+        self.dcgan(c.weight(), 0.0);
+        self.layers.push(Layer::Conv(c));
         self
     }
 
@@ -296,9 +172,10 @@ impl ModuleT for ConvEncoder {
 
 impl EnergyNet for ConvEncoder {
     fn energy_step(&self, x: &Tensor, n: i64) -> Option<EnergyStep<'_>> {
-        let mut ops = self.main.step_ops()?;
-        ops.extend([Op::Flatten, Op::Linear(&self.expand)]);
-        Some(EnergyStep::run(ops, &conv_layout(x), n))
+        let mut layers = self.main.step_layers()?;
+        layers.push(Box::new(Flatten));
+        layers.push(Box::new(&self.expand));
+        Some(EnergyStep::run(layers, &conv_layout(x), n))
     }
 }
 
@@ -410,49 +287,5 @@ mod tests {
         let s = g.forward_t(&Tensor::randn([2, 5], (Kind::Float, Device::Cpu)), true);
         assert_eq!(s.size(), [2, 3, 4, 4]);
         assert!(s.is_contiguous());
-    }
-
-    /// The GEMM form of a small-output convolution against libtorch's
-    /// convolution, in float64: output, input and parameter gradients, and
-    /// the explicit input and weight gradients.
-    #[test]
-    fn gemm_convolution_equals_libtorch_convolution() {
-        tch::manual_seed(3);
-        let vs = nn::VarStore::new(Device::Cpu);
-        // The last conv of the 28x28 trunk: 4x4 → 2x2, kernel 5, stride 2, padding 2.
-        let c = meg_nn::conv2d(vs.root() / "c", 6, 7, 5, 2, 2);
-        let geom = Geom {
-            stride: 2,
-            padding: 2,
-        };
-        let mut vs = vs;
-        vs.double();
-        let x = Tensor::randn([3, 6, 4, 4], (Kind::Double, Device::Cpu)).set_requires_grad(true);
-        let ours = conv(&c, geom, &x);
-        let want = c.forward(&x);
-        assert_eq!(ours.size(), [3, 7, 2, 2]);
-        assert!(gemm_pays(Device::Cpu, 4) && !gemm_pays(Device::Cpu, 16));
-        let close = |what: &str, a: &Tensor, b: &Tensor| {
-            let err = (a - b).abs().max().double_value(&[]);
-            assert!(err < 1e-12, "{what}: max difference {err}");
-        };
-        close("output", &ours, &want);
-        let g = Tensor::randn([3, 7, 2, 2], (Kind::Double, Device::Cpu));
-        let inputs = [&x, &c.ws, c.bs.as_ref().unwrap()];
-        let a = Tensor::run_backward(&[(&ours * &g).sum(Kind::Double)], &inputs, false, false);
-        let b = Tensor::run_backward(&[(&want * &g).sum(Kind::Double)], &inputs, false, false);
-        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-            close(&format!("gradient {i}"), a, b);
-        }
-        close(
-            "explicit input gradient",
-            &conv_input_grad_gemm(&c, geom, &g, [4, 4]),
-            &b[0],
-        );
-        close(
-            "explicit weight gradient",
-            &conv_weight_grad(&c, geom, &g, &x.detach()),
-            &b[1],
-        );
     }
 }

@@ -7,7 +7,7 @@
 
 use super::conv::{ConvEncoder, ConvGenerator, ConvInit, ConvStatistics, Seq, SeqBuilder};
 use super::mlp::{Act, ConcatStatistics, Mlp};
-use super::{EnergyNet, StatisticsNet};
+use super::traits::{EnergyNet, StatisticsNet};
 use tch::nn::{self, ModuleT};
 
 /// E, G and T of one model.

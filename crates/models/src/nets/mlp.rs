@@ -1,7 +1,8 @@
 //! Fully connected networks: the toy and KDD99 families, and T's classifier head.
 
-use super::step::{EnergyStep, Op};
-use super::{EnergyNet, StatisticsNet};
+use super::layers::LeakyRelu;
+use super::step::{EnergyStep, StepLayers};
+use super::traits::{EnergyNet, StatisticsNet};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -72,11 +73,12 @@ impl EnergyNet for Mlp {
         let Act::LeakyRelu(slope) = self.act else {
             return None;
         };
-        let mut ops = vec![Op::Linear(&self.layers[0])];
+        let mut layers: StepLayers<'_> = vec![Box::new(&self.layers[0])];
         for l in &self.layers[1..] {
-            ops.extend([Op::LeakyRelu(slope), Op::Linear(l)]);
+            layers.push(Box::new(LeakyRelu(slope)));
+            layers.push(Box::new(l));
         }
-        Some(EnergyStep::run(ops, x, n))
+        Some(EnergyStep::run(layers, x, n))
     }
 }
 

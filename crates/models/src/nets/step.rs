@@ -17,22 +17,83 @@
 //! everywhere. Autograd's double backward computes the same sums in two
 //! kernels per layer (the forward's weight gradient and the transposed
 //! layer's), plus input gradients through the forward pass.
+//!
+//! Each layer type brings its own passes ([`StepLayer`], implemented next to
+//! the layer in `layers.rs`); the step only orders them.
 
-use super::conv::{conv_input_grad, conv_weight_grad, conv_with, Geom};
-use meg_nn::leaky_relu;
-use tch::nn::{self, Module};
 use tch::Tensor;
 
-/// A layer of E as the explicit step sees it, in forward order.
-pub(super) enum Op<'a> {
-    Linear(&'a nn::Linear),
-    Conv(&'a nn::Conv2D, Geom),
-    LeakyRelu(f64),
-    /// `[N, C, H, W]` → `[N, C·H·W]`.
-    Flatten,
+/// A layer of E as the explicit step sees it: its forward pass and its
+/// explicit gradients, outside autograd.
+pub(super) trait StepLayer {
+    /// The layer's output for `x`.
+    fn forward(&self, x: &Tensor) -> Tensor;
+
+    /// The gradient at the layer's input, on its first `rows` rows, from
+    /// the gradient `g` at its output; `input` is the layer's input (all
+    /// rows). `rows` is all of them except below E's first layer.
+    fn input_grad(&self, input: &Tensor, g: &Tensor, rows: i64) -> Tensor;
+
+    /// [`StepLayer::input_grad`] for an output gradient of ones in a single
+    /// column (the layer is E's output), where the layer has a cheaper form.
+    fn input_grad_of_ones(&self, _rows: i64) -> Option<Tensor> {
+        None
+    }
+
+    /// Whether the layer has weights: the step keeps the gradient at its
+    /// output (δ) for [`StepLayer::weight_grads`].
+    fn has_weights(&self) -> bool {
+        false
+    }
+
+    /// The weight's gradient `Σ_rows δ ⊗ combined` for the output gradient
+    /// `delta` and `combined` = c·a + ū at the input (see the module
+    /// documentation), and the bias's per-row δ.
+    fn weight_grads(&self, _delta: &Tensor, _combined: &Tensor) -> WeightGrads<'_> {
+        unreachable!("only layers with weights have a δ")
+    }
+
+    /// The score's cotangent ū, given on the first `n` rows of the layer's
+    /// `input` (all rows), carried to the layer's output: the forward
+    /// operation without bias for a weight layer, the derivative's mask for
+    /// an activation.
+    fn cotangent_up(&self, input: &Tensor, n: i64, ubar: &Tensor) -> Tensor;
 }
 
-/// What [`super::EnergyNet::energy_step`] returns: E and the score, and what
+impl<L: StepLayer + ?Sized> StepLayer for &L {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        (**self).forward(x)
+    }
+    fn input_grad(&self, input: &Tensor, g: &Tensor, rows: i64) -> Tensor {
+        (**self).input_grad(input, g, rows)
+    }
+    fn input_grad_of_ones(&self, rows: i64) -> Option<Tensor> {
+        (**self).input_grad_of_ones(rows)
+    }
+    fn has_weights(&self) -> bool {
+        (**self).has_weights()
+    }
+    fn weight_grads(&self, delta: &Tensor, combined: &Tensor) -> WeightGrads<'_> {
+        (**self).weight_grads(delta, combined)
+    }
+    fn cotangent_up(&self, input: &Tensor, n: i64, ubar: &Tensor) -> Tensor {
+        (**self).cotangent_up(input, n, ubar)
+    }
+}
+
+/// A weight layer's parameter gradients in one step.
+pub(super) struct WeightGrads<'a> {
+    /// The weight and its gradient.
+    pub weight: (&'a Tensor, Tensor),
+    /// The bias and δ summed over positions, one row per example (the step
+    /// weights the rows by c).
+    pub bias: Option<(&'a Tensor, Tensor)>,
+}
+
+/// E's layers in forward order, as the step runs them.
+pub(super) type StepLayers<'a> = Vec<Box<dyn StepLayer + 'a>>;
+
+/// What `EnergyNet::energy_step` returns: E and the score, and what
 /// [`EnergyStep::surrogate`] needs for E's parameter gradients.
 pub struct EnergyStep<'a> {
     /// E(x) on all rows, `[N]`, real rows first; no graph.
@@ -40,73 +101,51 @@ pub struct EnergyStep<'a> {
     /// `d Σ_{i<n} E(x_i) / d x_{0..n}`, the score of the real rows; no graph.
     pub score: Tensor,
     n: i64,
-    ops: Vec<Op<'a>>,
-    /// Each op's input, all rows.
+    layers: StepLayers<'a>,
+    /// Each layer's input, all rows.
     inputs: Vec<Tensor>,
     /// The gradient of Σ E (all rows) at each weight layer's output.
     deltas: Vec<Option<Tensor>>,
 }
 
 impl<'a> EnergyStep<'a> {
-    /// The forward and backward passes of `ops` over `x`, whose first `n`
-    /// rows are real. The last op is a weight layer with one output.
-    pub(super) fn run(ops: Vec<Op<'a>>, x: &Tensor, n: i64) -> Self {
+    /// The forward and backward passes of `layers` over `x`, whose first `n`
+    /// rows are real. The last layer is a weight layer with one output.
+    pub(super) fn run(layers: StepLayers<'a>, x: &Tensor, n: i64) -> Self {
         let total = x.size()[0];
         assert!(
             0 < n && n < total,
             "the energy step needs real and fake rows: {n} real of {total}"
         );
         tch::no_grad(|| {
-            let mut inputs = Vec::with_capacity(ops.len());
+            let mut inputs = Vec::with_capacity(layers.len());
             let mut h = x.shallow_clone();
-            for op in &ops {
-                let next = match op {
-                    Op::Linear(l) => l.forward(&h),
-                    Op::Conv(c, geom) => conv_with(&c.ws, c.bs.as_ref(), *geom, &h),
-                    Op::LeakyRelu(slope) => leaky_relu(&h, *slope),
-                    Op::Flatten => h.flatten(1, -1),
-                };
+            for layer in &layers {
+                let next = layer.forward(&h);
                 inputs.push(std::mem::replace(&mut h, next));
             }
             assert_eq!(h.size(), [total, 1], "E has one output per row");
             // Σ E's gradient at the output: 1 per row.
             let mut g = h.ones_like();
-            let top = ops.len() - 1;
-            let mut deltas: Vec<Option<Tensor>> = Vec::with_capacity(ops.len());
-            for (i, (op, input)) in ops.iter().zip(&inputs).enumerate().rev() {
+            let top = layers.len() - 1;
+            let mut deltas: Vec<Option<Tensor>> = Vec::with_capacity(layers.len());
+            for (i, (layer, input)) in layers.iter().zip(&inputs).enumerate().rev() {
                 // Below the first layer only the real rows' gradient (the score) is wanted.
                 let rows = if i == 0 { n } else { total };
-                g = match op {
-                    Op::Linear(l) => {
-                        deltas.push(Some(g.shallow_clone()));
-                        if i == top {
-                            // Ones times W: W's row, repeated (a view).
-                            l.ws.expand([rows, l.ws.size()[1]], false)
-                        } else {
-                            g.narrow(0, 0, rows).mm(&l.ws)
-                        }
-                    }
-                    Op::Conv(c, geom) => {
-                        deltas.push(Some(g.shallow_clone()));
-                        let s = input.size();
-                        conv_input_grad(c, *geom, &g.narrow(0, 0, rows), [s[2], s[3]])
-                    }
-                    Op::LeakyRelu(slope) => {
-                        deltas.push(None);
-                        input.leaky_relu_backward(&g, *slope, false)
-                    }
-                    Op::Flatten => {
-                        deltas.push(None);
-                        meg_nn::conv_layout(&g.reshape(input.size()))
-                    }
+                deltas.push(layer.has_weights().then(|| g.shallow_clone()));
+                let of_ones = if i == top {
+                    layer.input_grad_of_ones(rows)
+                } else {
+                    None
                 };
+                g = of_ones.unwrap_or_else(|| layer.input_grad(input, &g, rows));
             }
             deltas.reverse();
             EnergyStep {
                 energy: h.reshape([-1]),
                 score: g,
                 n,
-                ops,
+                layers,
                 inputs,
                 deltas,
             }
@@ -143,9 +182,9 @@ impl<'a> EnergyStep<'a> {
         );
         let mut grads = Vec::new();
         let mut ubar = u.shallow_clone();
-        let last = self.ops.len() - 1;
-        for (i, ((op, a), delta)) in self
-            .ops
+        let last = self.layers.len() - 1;
+        for (i, ((layer, a), delta)) in self
+            .layers
             .iter()
             .zip(&self.inputs)
             .zip(&self.deltas)
@@ -160,26 +199,8 @@ impl<'a> EnergyStep<'a> {
                     .narrow(0, 0, n)
                     .f_add_(&ubar)
                     .expect("ū has the real rows' shape");
-                // Each weight's gradient, and the bias's δ summed over positions.
-                let (w, dw, bias) = match op {
-                    Op::Linear(l) => (
-                        &l.ws,
-                        delta.tr().mm(&combined),
-                        l.bs.as_ref().map(|b| (b, delta.shallow_clone())),
-                    ),
-                    Op::Conv(conv, geom) => (
-                        &conv.ws,
-                        conv_weight_grad(conv, *geom, delta, &combined),
-                        conv.bs.as_ref().map(|b| {
-                            (
-                                b,
-                                delta.sum_dim_intlist(&[2i64, 3][..], false, delta.kind()),
-                            )
-                        }),
-                    ),
-                    Op::LeakyRelu(_) | Op::Flatten => unreachable!("only weight layers have a δ"),
-                };
-                grads.push((w, dw));
+                let WeightGrads { weight, bias } = layer.weight_grads(delta, &combined);
+                grads.push(weight);
                 if let Some((b, rows)) = bias {
                     // Σ_rows c·δ.
                     grads.push((b, c.unsqueeze(0).mm(&rows).reshape([-1])));
@@ -188,12 +209,7 @@ impl<'a> EnergyStep<'a> {
             if i == last {
                 break;
             }
-            ubar = match op {
-                Op::Linear(l) => ubar.mm(&l.ws.tr()),
-                Op::Conv(conv, geom) => conv_with(&conv.ws, None, *geom, &ubar),
-                Op::LeakyRelu(slope) => a.narrow(0, 0, n).leaky_relu_backward(&ubar, *slope, false),
-                Op::Flatten => ubar.flatten(1, -1),
-            };
+            ubar = layer.cotangent_up(a, n, &ubar);
         }
         grads
     }
