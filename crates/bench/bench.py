@@ -2,22 +2,26 @@
 would write them (nn.Sequential nets mirroring crates/models/src/nets, torch.optim.Adam,
 autograd.grad for the score penalty, pytorch-fid's InceptionV3), at the same sizes.
 
-  .torch-venv/bin/python crates/bench/bench.py [NAME ...] [--device cpu|cuda]
-        [--warmup W] [--iters N] [--smoke] [--flops]
+  .torch-venv/bin/python crates/bench/bench.py --workloads LIST [NAME ...]
+        [--device cpu|cuda] [--warmup W] [--iters N] [--smoke] [--flops]
 
+LIST is the file (or `-`, stdin) that `meg-bench --list --json` prints: the workloads'
+names and units (`cargo xtask bench` writes it to target/bench-workloads.json).
 Threads: MEG_THREADS (torch.set_num_threads), as meg-bench; MEG_CUDNN_BENCHMARK=1 sets
 torch.backends.cudnn.benchmark, as it does for meg-bench. Prints one line per workload,
-`bench-result workload=... unit=... value=MEDIAN samples=... threads=... device=...
-libtorch=... params=E,G,T`, the format `cargo xtask bench` reads from both programs.
+`bench-result {"workload": ..., "unit": ..., "samples": [...], "threads": ...,
+"device": ..., "libtorch": ..., "params": [E, G, T]}`, the format `cargo xtask bench`
+reads from both programs.
 
---flops prints instead `bench-flops workload=... gflop=G` with G the GFLOP of one timed
-unit (iteration, step, batch; one image for inception), counted from the shapes of the
-matrix products and convolutions that unit dispatches (torch.utils.flop_counter's
+--flops prints instead `bench-flops {"workload": ..., "gflop": G}` with G the GFLOP of one
+timed unit (iteration, step, batch; one image for inception), counted from the shapes of
+the matrix products and convolutions that unit dispatches (torch.utils.flop_counter's
 formulas: 2·M·N·K per mm/addmm/bmm, 2·N·Cout·Hout·Wout·Cin·kh·kw per convolution, and
 per requested gradient of convolution_backward). It therefore includes every backward,
 the create_graph backward of the score penalty and the backward through it.
 """
 import argparse
+import json
 import math
 import os
 import sys
@@ -29,8 +33,6 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-NAMES = ["toy", "kdd", "stackedmnist", "cifar", "inception", "batch", "mala", "matmul"]
-UNITS = {"inception": "images/s", "matmul": "GFLOP/s"}
 
 
 def sync(device):
@@ -352,7 +354,7 @@ def run(name, smoke, device, warmup, iters):
         a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
         gflop = 2 * n ** 3 / 1e9
         return [gflop / (t / 1e3) for t in time_ms(device, warmup, iters, lambda: a.mm(b))], None
-    raise SystemExit(f"unknown workload `{name}`: expected one of {', '.join(NAMES)}")
+    raise SystemExit(f"workload `{name}` has no PyTorch twin in {__file__}")
 
 
 def gflop(name, smoke, device):
@@ -388,36 +390,43 @@ def gflop(name, smoke, device):
     return 0.0
 
 
+def read_workloads(path):
+    """The workloads of `meg-bench --list --json` (a file, or `-` for stdin), by name."""
+    with sys.stdin if path == "-" else open(path) as f:
+        return {w["name"]: w for w in json.load(f)}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="*", default=NAMES)
+    p.add_argument("--workloads", required=True, metavar="LIST",
+                   help="the output of `meg-bench --list --json` (a file, or - for stdin)")
+    p.add_argument("names", nargs="*", help="workloads to run (default: all in LIST)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--flops", action="store_true")
     a = p.parse_args()
+    workloads = read_workloads(a.workloads)
     if os.environ.get("MEG_THREADS"):
         torch.set_num_threads(int(os.environ["MEG_THREADS"]))
     if os.environ.get("MEG_CUDNN_BENCHMARK", "0") == "1":
         torch.backends.cudnn.benchmark = True
     device = torch.device(a.device)
     warmup, iters = (0, 1) if a.smoke else (a.warmup, a.iters)
-    for name in a.names:
-        if name not in NAMES:
-            raise SystemExit(f"unknown workload `{name}`: expected one of {', '.join(NAMES)}")
+    for name in a.names or list(workloads):
+        if name not in workloads:
+            raise SystemExit(f"unknown workload `{name}`: expected one of {', '.join(workloads)}")
         if a.flops:
-            print(f"bench-flops workload={name} gflop={gflop(name, a.smoke, device):.6f}", flush=True)
+            line = {"workload": name, "gflop": gflop(name, a.smoke, device)}
+            print("bench-flops " + json.dumps(line), flush=True)
             continue
         samples, params = run(name, a.smoke, device, warmup, iters)
-        s = sorted(samples)
-        med = (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2
-        line = (f"bench-result workload={name} unit={UNITS.get(name, 'ms')} value={med:.6f} "
-                f"samples={','.join(f'{s:.6f}' for s in samples)} threads={torch.get_num_threads()} "
-                f"device={device} libtorch={torch.__version__}")
+        line = {"workload": name, "unit": workloads[name]["unit"], "samples": samples,
+                "threads": torch.get_num_threads(), "device": str(device), "libtorch": torch.__version__}
         if params:
-            line += " params=" + ",".join(str(c) for c in params)
-        print(line, flush=True)
+            line["params"] = list(params)
+        print("bench-result " + json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ Tasks:
             table4 fig2 fig3 celeba, or all)
   bench [--only NAME[,NAME...]] [--json] [--device cpu|cuda] [--runs N]
         [--wait-quiet] [--smoke]
-            Time our workloads (toy, kdd, stackedmnist, cifar, inception,
-            batch, mala, matmul) against the same work in eager PyTorch,
-            alternating fresh processes; writes reports/bench/bench.{md,json}
+            Time our workloads (their list: `meg-bench --list`) against the
+            same work in eager PyTorch, alternating fresh processes; writes
+            reports/bench/bench.{md,json}
   verify [--update]
             Reproduce every target (smoke profile, CPU, one thread, kernels
             pinned to ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE

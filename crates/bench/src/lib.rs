@@ -4,6 +4,8 @@
 //! StackedMNIST batch assembly, and a large matrix product as the machine's
 //! reference rate. `crates/bench/bench.py` runs the same work in eager
 //! PyTorch; `cargo xtask bench` interleaves the two and writes the report.
+//! The list of workloads is defined here once: `meg-bench --list --json`
+//! prints it ([`list_json`]) for `cargo xtask bench` and `bench.py`.
 
 use anyhow::{bail, Result};
 use meg_datasets::stacked::paper_stack_count;
@@ -14,6 +16,7 @@ use meg_models::data::StackedMnist;
 use meg_models::mcmc::{MalaConfig, MalaState};
 use meg_models::train::{train_with, TrainOptions};
 use meg_models::{Model, RunConfig};
+use serde::Serialize;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -82,6 +85,86 @@ impl Workload {
             _ => "ms",
         }
     }
+
+    /// What the workload is to `cargo xtask bench` and `bench.py`.
+    pub fn info(self) -> WorkloadInfo {
+        // (what one timed unit is, warm-up and timed repetitions per process, target)
+        let (what, warmup, iters, min_ratio) = match self {
+            Workload::Toy => (
+                "MEG iteration, toy MLPs width 512, batch 256, 1 G + 5 E steps",
+                3,
+                20,
+                Some(1.05),
+            ),
+            Workload::Kdd => (
+                "MEG iteration, KDD99 MLPs, batch 256, 1 G + 1 E step",
+                5,
+                50,
+                Some(1.4),
+            ),
+            Workload::StackedMnist => (
+                "MEG iteration, 3-stack StackedMNIST nets dim 512, batch 64, 1 G + 5 E steps",
+                1,
+                3,
+                Some(1.2),
+            ),
+            Workload::Cifar => (
+                "MEG iteration, CIFAR-10 nets dim 512, batch 64, 1 G + 5 E steps",
+                1,
+                2,
+                Some(1.2),
+            ),
+            Workload::Inception => (
+                "FID features (pool3) of 32x32 images resized to 299, batch 50",
+                1,
+                2,
+                Some(1.0),
+            ),
+            Workload::Batch => (
+                "assembling one StackedMNIST batch (64 stacks of 3 from 60,000 images, 128,000 stacks)",
+                20,
+                500,
+                None,
+            ),
+            Workload::Mala => ("latent MALA step, CIFAR nets dim 512, batch 64", 1, 5, None),
+            Workload::Matmul => (
+                "4096x4096 float32 matrix product (the machine's reference rate)",
+                1,
+                5,
+                None,
+            ),
+        };
+        WorkloadInfo {
+            name: self.name(),
+            unit: self.unit(),
+            what,
+            warmup,
+            iters,
+            min_ratio,
+        }
+    }
+}
+
+/// One entry of `meg-bench --list --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadInfo {
+    pub name: &'static str,
+    /// See [`Workload::unit`].
+    pub unit: &'static str,
+    /// One timed unit at the paper's sizes, in words (the report's description).
+    pub what: &'static str,
+    /// Untimed repetitions per process in `cargo xtask bench`.
+    pub warmup: usize,
+    /// Timed repetitions per process in `cargo xtask bench`.
+    pub iters: usize,
+    /// Least ratio (PyTorch time / ours) asked of the workload, if any.
+    pub min_ratio: Option<f64>,
+}
+
+/// Every workload's [`WorkloadInfo`], as a JSON array.
+pub fn list_json() -> String {
+    serde_json::to_string_pretty(&Workload::ALL.map(Workload::info))
+        .expect("the workload list serializes")
 }
 
 /// The paper's sizes, or tiny ones that run the same code in about a second.
@@ -99,14 +182,6 @@ pub struct Measurement {
     pub samples: Vec<f64>,
     /// Trainable scalars of E, G and T (model workloads).
     pub params: Option<(i64, i64, i64)>,
-}
-
-/// Median of a non-empty slice (mean of the middle two for an even length).
-pub fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    (s[(n - 1) / 2] + s[n / 2]) / 2.0
 }
 
 /// Waits for the device's queued work (a no-op on the CPU).
