@@ -11,6 +11,7 @@ pub mod fault;
 pub mod golden;
 pub mod io;
 pub mod libtorch;
+pub mod markdown;
 pub mod provenance;
 pub mod seed;
 mod workspace;

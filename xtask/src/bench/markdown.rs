@@ -56,11 +56,20 @@ pub fn render(r: &Report) -> String {
           right after the workload, per run, median over runs (the machine's speed drifts by \
           ±15% over minutes, so both rates are taken seconds apart); the matmul row is that \
           workload measured on its own.\n\n";
-    s += "| workload | unit | ours | PyTorch | ratio | GFLOP/unit | ours GFLOP/s | % of matmul | target | met |\n";
-    s += "|---|---|---|---|---|---|---|---|---|---|\n";
-    for w in &r.workloads {
-        s += &table_row(w);
-    }
+    let header = [
+        "workload",
+        "unit",
+        "ours",
+        "PyTorch",
+        "ratio",
+        "GFLOP/unit",
+        "ours GFLOP/s",
+        "% of matmul",
+        "target",
+        "met",
+    ];
+    let rows: Vec<Vec<String>> = r.workloads.iter().map(table_row).collect();
+    s += &meg_plumbing::markdown::table(&header, &rows);
     if let (Some(b), Some(st)) = (r.workload(BATCH), r.workload(STACKED)) {
         s += &format!(
             "\nBatch assembly: {} × {} ms = {:.2}% of a StackedMNIST iteration ({} ms).\n",
@@ -78,16 +87,15 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-/// One row of the table.
-fn table_row(w: &WorkloadReport) -> String {
+/// The cells of one row of the table.
+fn table_row(w: &WorkloadReport) -> Vec<String> {
     let dash = || "—".to_string();
-    format!(
-        "| {} | {} | {} | {} | {:.3} | {} | {} | {} | {} | {} |\n",
-        w.name,
-        w.unit,
+    vec![
+        w.name.clone(),
+        w.unit.clone(),
         fmt(w.ours),
         fmt(w.pytorch),
-        w.ratio,
+        format!("{:.3}", w.ratio),
         if w.gflop_per_unit > 0.0 {
             fmt(w.gflop_per_unit)
         } else {
@@ -96,9 +104,9 @@ fn table_row(w: &WorkloadReport) -> String {
         w.ours_gflops.map_or_else(dash, fmt),
         w.ours_fraction_of_matmul
             .map_or_else(dash, |f| format!("{:.0}%", 100.0 * f)),
-        w.target,
-        w.met.map_or("—", |b| if b { "yes" } else { "**no**" }),
-    )
+        w.target.clone(),
+        w.met.map_or("—", |b| if b { "yes" } else { "**no**" }).to_string(),
+    ]
 }
 
 /// One item of the list of workloads.
