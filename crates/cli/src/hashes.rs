@@ -3,7 +3,7 @@
 //! `meg_reports::hashes`).
 
 use anyhow::Result;
-use meg_experiments::default_reports_dir;
+use meg_experiments::{default_reports_dir, Profile};
 use meg_reports::hashes;
 use std::path::PathBuf;
 
@@ -24,7 +24,7 @@ struct Common {
     lock: Option<PathBuf>,
     /// Profile whose results are hashed.
     #[arg(long, default_value = hashes::SMOKE)]
-    profile: String,
+    profile: Profile,
 }
 
 #[derive(clap::Subcommand)]
@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Update(c) => {
             let (reports, lock) = c.paths();
-            let up = hashes::update(&reports, &lock, &c.profile)?;
+            let up = hashes::update(&reports, &lock, c.profile.as_str())?;
             for (what, targets) in [
                 ("changed", &up.changed),
                 ("unchanged", &up.unchanged),
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         Command::Check(c) => {
             let (reports, lock) = c.paths();
-            for (t, how) in hashes::check(&reports, &lock, &c.profile)? {
+            for (t, how) in hashes::check(&reports, &lock, c.profile.as_str())? {
                 match how {
                     hashes::Match::Exact => println!("{t} ({}): OK", c.profile),
                     hashes::Match::Tolerance { differing, worst } => println!(

@@ -1,7 +1,7 @@
 //! `meg reproduce TARGET`: one paper table or figure, end to end.
 
 use anyhow::Result;
-use meg_experiments::{default_reports_dir, reproduce, Options};
+use meg_experiments::{default_reports_dir, reproduce, Options, Profile};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -10,7 +10,7 @@ pub struct Args {
     target: String,
     /// smoke (seconds), quick (minutes on a CPU) or paper (the authors' sizes).
     #[arg(long, default_value = "quick")]
-    profile: String,
+    profile: Profile,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,

@@ -2,7 +2,8 @@
 //! evaluating a run at the end of each of its last epochs (the paper averages
 //! over the last 10 epochs of a run).
 
-use crate::target::{cached_in, Run, Target};
+use crate::spec::EvalSettings;
+use crate::target::{cached_in, Run, RunResult, Target};
 use anyhow::{bail, Context, Result};
 use meg_datasets::holdout::Holdout;
 use meg_models::data::{pixels, to_pm1};
@@ -14,6 +15,82 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
+
+/// The evaluation settings a profile of Table 3 or 4 may give
+/// (`profiles.<name>.eval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Eval {
+    /// Epochs at the end of each run that are evaluated and averaged.
+    pub last_epochs: u64,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Eval { last_epochs: 10 }
+    }
+}
+
+impl EvalSettings for Eval {}
+
+/// Precision, recall and F1 of one score, each averaged over evaluations.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MeanPrf {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+impl MeanPrf {
+    /// The means over `evals` of the metrics `score` picks.
+    pub fn of(evals: &[EpochEval], score: fn(&EpochEval) -> AnomalyMetrics) -> Self {
+        MeanPrf {
+            precision: mean_of(evals, |e| score(e).precision),
+            recall: mean_of(evals, |e| score(e).recall),
+            f1: mean_of(evals, |e| score(e).f1),
+        }
+    }
+}
+
+/// The test set's sizes and the evaluations of a run, in `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Evaluated {
+    pub config: meg_models::RunConfig,
+    pub seed: u64,
+    pub train_seconds: f64,
+    pub train_examples: usize,
+    pub test_examples: usize,
+    pub test_anomalies: usize,
+    pub epochs_evaluated: Vec<EpochEval>,
+}
+
+impl Evaluated {
+    /// The entry of `run`, trained on `train_examples` and evaluated on
+    /// `test` in `evals`.
+    pub fn new(
+        run: &Run,
+        train_seconds: f64,
+        train_examples: usize,
+        test: &TestSet,
+        evals: Vec<EpochEval>,
+    ) -> Self {
+        Evaluated {
+            config: run.cfg.clone(),
+            seed: run.cfg.seed,
+            train_seconds,
+            train_examples,
+            test_examples: test.labels.len(),
+            test_anomalies: test.labels.iter().filter(|&&l| l).count(),
+            epochs_evaluated: evals,
+        }
+    }
+}
+
+impl RunResult for Evaluated {
+    fn train_seconds(&self) -> f64 {
+        self.train_seconds
+    }
+}
 
 /// Test examples on the CPU with their anomaly labels.
 #[derive(Debug)]

@@ -1,25 +1,69 @@
 //! CelebA 64x64: qualitative samples of the generator and of latent MALA.
 
-use crate::samples::{generate, generate_mala, grid, mala_setting};
-use crate::spec::Experiment;
-use crate::target::Target;
+use crate::samples::{exact_mala, generate, generate_mala, grid};
+use crate::spec::{EvalSettings, Experiment};
+use crate::target::{RunResult, Target, TrainedRun};
 use crate::Options;
 use anyhow::Result;
 use meg_models::config::DataConfig;
-use serde_json::{json, Map};
+use meg_models::mcmc::MalaConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The evaluation settings a profile may give.
-const EVAL_KEYS: &[&str] = &["mala", "samples", "seed"];
+/// The evaluation settings a profile may give (`profiles.<name>.eval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Eval {
+    /// The latent MALA sampler.
+    pub mala: MalaConfig,
+    /// Samples per grid (generator and latent MALA).
+    pub samples: i64,
+    /// Seed of the samples.
+    pub seed: i64,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Eval {
+            mala: exact_mala(5, 0.01, 0.2),
+            samples: 64,
+            seed: 1234,
+        }
+    }
+}
+
+impl EvalSettings for Eval {
+    fn validate(&self) -> Result<()> {
+        self.mala.validate()
+    }
+}
+
+/// A run's latent MALA acceptance in `results.json` (beside its
+/// [`TrainedRun`] fields).
+#[derive(Debug, Serialize)]
+pub struct Acceptance {
+    /// Mean acceptance rate of each latent MALA step.
+    pub mala_acceptance: Vec<f64>,
+}
+
+/// The summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub mala: &'a MalaConfig,
+    pub samples: i64,
+}
 
 /// Trains the run(s) and writes sample grids.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
-    let t = Target::new(exp, opts, EVAL_KEYS)?;
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
     let runs = t.runs()?;
-    let mala = mala_setting(&t, 5, 0.01, 0.2)?;
-    let n: i64 = t.eval("samples", 64)?;
-    let seed: i64 = t.eval("seed", 1234)?;
-    let mut per_run = Map::new();
+    let Eval {
+        mala,
+        samples: n,
+        seed,
+    } = cfg;
+    let mut per_run = BTreeMap::new();
     let mut body = String::new();
     for run in &runs {
         let trained = t.train(run, &mut |_, _| {})?;
@@ -43,16 +87,12 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             &xm,
             n,
         )?;
+        let acceptance = Acceptance {
+            mala_acceptance: accept,
+        };
         per_run.insert(
             run.id.clone(),
-            json!({
-                "config": run.cfg,
-                "seed": run.cfg.seed,
-                "iterations": trained.iterations,
-                "train_seconds": trained.seconds,
-                "mala_acceptance": accept,
-                "final": trained.last,
-            }),
+            TrainedRun::new(run, &trained).with(acceptance),
         );
     }
     let run_refs: Vec<_> = runs.iter().collect();
@@ -73,8 +113,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         mala.prior_on()
     );
     t.finish(
-        per_run.into(),
-        json!({"mala": mala, "samples": n}),
+        &per_run,
+        &Summary {
+            mala: &mala,
+            samples: n,
+        },
         &[],
         &body,
     )

@@ -8,18 +8,34 @@ use meg_datasets::Split;
 use meg_metrics::classifier::{MnistClassifier, TrainConfig};
 use meg_datasets::MnistKind as Digits;
 use meg_models::data::{labels, pixels};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tch::Kind;
+
+/// Where a target's classifier comes from, for `results.json` and the
+/// report. Fields in name order: the report prints it as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifierReport {
+    /// Epochs it was trained for here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    /// Its file in the data cache, or `trained here`.
+    pub source: String,
+    /// Its test accuracy, when trained here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+}
 
 /// The MNIST / Fashion-MNIST classifier (mode counting in Table 1, the
 /// feature space of the Fashion-MNIST stand-in for Table 2): the one `meg train-classifier` saved
 /// in the data cache for real data when present, else one trained here
-/// (and kept in `runs/classifier/`).
+/// (and kept in `runs/classifier/`) for `train` = (epochs, learning rate).
 pub(crate) fn classifier(
     t: &Target,
     dataset: Digits,
     synthetic: bool,
-) -> Result<(MnistClassifier, Value)> {
+    train: (usize, f64),
+) -> Result<(MnistClassifier, ClassifierReport)> {
     let name = match dataset {
         Digits::Mnist => "mnist",
         Digits::FashionMnist => "fashion-mnist",
@@ -28,12 +44,18 @@ pub(crate) fn classifier(
         let path = meg_metrics::classifier::default_path(name)?;
         if path.exists() {
             let c = MnistClassifier::load(&path, t.opts.device)?;
-            return Ok((c, json!({"source": path.display().to_string()})));
+            let report = ClassifierReport {
+                epochs: None,
+                source: path.display().to_string(),
+                test_accuracy: None,
+            };
+            return Ok((c, report));
         }
     }
+    let (epochs, lr) = train;
     let cfg = TrainConfig {
-        epochs: t.eval("classifier_epochs", 10)?,
-        lr: t.eval("classifier_lr", TrainConfig::default().lr)?,
+        epochs,
+        lr,
         ..TrainConfig::default()
     };
     let dir = t.out.join("runs").join("classifier");
@@ -41,7 +63,7 @@ pub(crate) fn classifier(
     let key = json!({"dataset": name, "synthetic": synthetic, "train": cfg});
     let load = |x: &meg_datasets::ImageSet| pixels(x).to_kind(Kind::Float) / 255.0;
     let mut fitted = None;
-    let report: Value = cached_in(&dir, "classifier", &key, || {
+    let report: ClassifierReport = cached_in(&dir, "classifier", &key, || {
         let train = meg_datasets::config::mnist_split(dataset, Split::Train, synthetic)?;
         let test = meg_datasets::config::mnist_split(dataset, Split::Test, synthetic)?;
         let (c, r) = MnistClassifier::fit(
@@ -53,9 +75,11 @@ pub(crate) fn classifier(
         )?;
         c.save(&file)?;
         fitted = Some(c);
-        Ok(
-            json!({"source": "trained here", "test_accuracy": r.final_test_accuracy, "epochs": cfg.epochs}),
-        )
+        Ok(ClassifierReport {
+            epochs: Some(cfg.epochs),
+            source: "trained here".into(),
+            test_accuracy: Some(r.final_test_accuracy),
+        })
     })?;
     let c = match fitted {
         Some(c) => c,

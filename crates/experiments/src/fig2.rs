@@ -3,8 +3,8 @@
 //! [-2, 2]², plus the numbers the paper leaves to pictures: mode coverage and
 //! KL(p_data || p_E) on the grid.
 
-use crate::spec::Experiment;
-use crate::target::Target;
+use crate::spec::{EvalSettings, Experiment};
+use crate::target::{RunResult, Target, TrainedRun};
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_datasets::toy::ToySampler;
@@ -13,7 +13,8 @@ use meg_models::config::DataConfig;
 use meg_models::data::matrix;
 use meg_reports::markdown;
 use meg_reports::plot::{self, Grid, Panel};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -21,19 +22,76 @@ use tch::{Device, Kind, Tensor};
 const LO: f64 = -2.0;
 const HI: f64 = 2.0;
 
-/// The evaluation settings a profile may give.
-const EVAL_KEYS: &[&str] = &["samples", "grid", "kl_samples", "seed"];
+/// The evaluation settings a profile may give (`profiles.<name>.eval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Eval {
+    /// Generator samples per data set.
+    pub samples: i64,
+    /// Cells per side of the grid over [-2, 2]².
+    pub grid: i64,
+    /// Data samples behind the swiss roll's histogram.
+    pub kl_samples: usize,
+    /// Seed of the evaluation samples.
+    pub seed: u64,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Eval {
+            samples: 10_000,
+            grid: 500,
+            kl_samples: 1_000_000,
+            seed: 1234,
+        }
+    }
+}
+
+impl EvalSettings for Eval {}
+
+/// Mode coverage of a Gaussian mixture's samples, in `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Coverage {
+    pub modes_covered: usize,
+    pub modes_total: usize,
+    /// Share of samples within 3σ of their nearest centre.
+    pub high_quality_share: f64,
+    /// High-quality samples per mode.
+    pub mode_counts: Vec<usize>,
+}
+
+/// A data set's numbers in `results.json` (beside its [`TrainedRun`]
+/// fields).
+#[derive(Debug, Serialize)]
+pub struct ToyMetrics {
+    /// KL(p_data || softmax(-E)) on the grid, in nats.
+    pub kl_data_model: f64,
+    /// For the Gaussian mixtures.
+    #[serde(flatten)]
+    pub coverage: Option<Coverage>,
+    pub eval_seconds: f64,
+}
+
+/// The summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub grid: i64,
+    pub eval_samples: i64,
+    pub eval_seed: u64,
+}
 
 /// Runs every data set of the spec and writes the report.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
-    let t = Target::new(exp, opts, EVAL_KEYS)?;
-    let n_samples: i64 = t.eval("samples", 10_000)?;
-    let grid: i64 = t.eval("grid", 500)?;
-    let kl_samples: usize = t.eval("kl_samples", 1_000_000)?;
-    let eval_seed: u64 = t.eval("seed", 1234)?;
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
+    let Eval {
+        samples: n_samples,
+        grid,
+        kl_samples,
+        seed: eval_seed,
+    } = cfg;
     let runs = t.runs()?;
 
-    let mut results = serde_json::Map::new();
+    let mut results = BTreeMap::new();
     let mut rows = Vec::new();
     let mut images = String::new();
     for run in &runs {
@@ -60,20 +118,9 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             ),
         };
         let kl = tm::grid_kl(&p_data, &energy);
-        let mut r = json!({
-            "config": run.cfg,
-            "seed": run.cfg.seed,
-            "iterations": trained.iterations,
-            "train_seconds": trained.seconds,
-            "kl_data_model": kl,
-            "final": trained.last,
-        });
+        let mut coverage = None;
         if let Some((centres, std)) = toy.mixture() {
             let cov = tm::mode_coverage(&samples, &centres, std);
-            r["modes_covered"] = json!(cov.modes_covered);
-            r["modes_total"] = json!(cov.modes_total);
-            r["high_quality_share"] = json!(cov.high_quality_share);
-            r["mode_counts"] = json!(cov.counts);
             rows.push(t.row(toy.name(), "modes covered", cov.modes_covered as f64, None));
             rows.push(t.row(
                 toy.name(),
@@ -81,6 +128,12 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 cov.high_quality_share,
                 None,
             ));
+            coverage = Some(Coverage {
+                modes_covered: cov.modes_covered,
+                modes_total: cov.modes_total,
+                high_quality_share: cov.high_quality_share,
+                mode_counts: cov.counts,
+            });
         }
         rows.push(t.row(toy.name(), "KL(p_data || p_E)", kl, None));
 
@@ -130,8 +183,13 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             400,
         )?;
         images += &markdown::image(toy.name(), &png);
-        r["eval_seconds"] = json!(te.elapsed().as_secs_f64());
-        results.insert(toy.name().to_string(), r);
+        let metrics = ToyMetrics {
+            kl_data_model: kl,
+            coverage,
+            eval_seconds: te.elapsed().as_secs_f64(),
+        };
+        let entry = TrainedRun::new(run, &trained).with(metrics);
+        results.insert(toy.name().to_string(), entry);
     }
     let run_refs: Vec<_> = runs.iter().collect();
     let mut body = format!(
@@ -143,8 +201,12 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     body += &images;
     body += &t.loss_plot(&run_refs)?;
     body += "Each figure: training data, generator samples, energy E (dark = low), density softmax(-E).\n";
-    let summary = json!({"grid": grid, "eval_samples": n_samples, "eval_seed": eval_seed});
-    t.finish(results.into(), summary, &rows, &body)
+    let summary = Summary {
+        grid,
+        eval_samples: n_samples,
+        eval_seed,
+    };
+    t.finish(&results, &summary, &rows, &body)
 }
 
 /// E on the cell centres of a `g x g` grid over [-2, 2]², as `[g, g]` float64 on the CPU.

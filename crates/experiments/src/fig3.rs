@@ -3,15 +3,16 @@
 //! space and on U(z) = β·E(G(z)) (+ ||z||²/2) in latent space; sample grids
 //! after 0, 10 and 100 steps (by default), with energy and acceptance traces.
 
-use crate::samples::{grid, mala_setting};
-use crate::spec::Experiment;
-use crate::target::Target;
+use crate::samples::{exact_mala, grid};
+use crate::spec::{EvalSettings, Experiment};
+use crate::target::{Target, TrainedRun};
 use crate::Options;
 use anyhow::{bail, Result};
-use meg_models::mcmc::Chain;
+use meg_models::mcmc::{Chain, MalaConfig};
 use meg_reports::markdown;
 use meg_reports::plot::{self, LinePlot, Series};
-use serde_json::{json, Map};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tch::Device;
 
@@ -26,12 +27,70 @@ fn trace(name: &str, v: &[f64], first: usize) -> Series {
     }
 }
 
-/// The evaluation settings a profile may give.
-const EVAL_KEYS: &[&str] = &["mala", "snapshots", "chains", "seed"];
+/// The evaluation settings a profile may give (`profiles.<name>.eval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Eval {
+    /// The sampler of both spaces.
+    pub mala: MalaConfig,
+    /// Steps after which the chains' states are drawn.
+    pub snapshots: Vec<usize>,
+    /// Chains per space.
+    pub chains: i64,
+    /// Seed of the starting points.
+    pub seed: i64,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Eval {
+            mala: exact_mala(100, 0.01, 0.1),
+            snapshots: vec![0, 10, 100],
+            chains: 64,
+            seed: 1234,
+        }
+    }
+}
+
+impl EvalSettings for Eval {
+    fn validate(&self) -> Result<()> {
+        self.mala.validate()
+    }
+}
+
+/// One space's chains in the summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct ChainStats {
+    /// Acceptance rate averaged over steps.
+    pub mean_acceptance: f64,
+    /// Mean energy after each snapshot's number of steps (keyed by it).
+    pub energy_at: BTreeMap<String, f64>,
+}
+
+impl ChainStats {
+    fn new(c: &Chain, snaps: &[usize]) -> Self {
+        ChainStats {
+            mean_acceptance: c.accept_rate.iter().sum::<f64>() / c.accept_rate.len().max(1) as f64,
+            energy_at: snaps
+                .iter()
+                .map(|&s| (s.to_string(), c.mean_e[s]))
+                .collect(),
+        }
+    }
+}
+
+/// The summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub mala: &'a MalaConfig,
+    pub chains: i64,
+    pub visible: ChainStats,
+    pub latent: ChainStats,
+}
 
 /// Trains the run, runs both chains and writes the figure.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
-    let t = Target::new(exp, opts, EVAL_KEYS)?;
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
     let runs = t.runs()?;
     if runs.len() != 1 {
         bail!(
@@ -41,10 +100,12 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         );
     }
     let run = &runs[0];
-    let mala = mala_setting(&t, 100, 0.01, 0.1)?;
-    let snaps: Vec<usize> = t.eval("snapshots", vec![0, 10, 100])?;
-    let n: i64 = t.eval("chains", 64)?;
-    let seed: i64 = t.eval("seed", 1234)?;
+    let Eval {
+        mala,
+        snapshots: snaps,
+        chains: n,
+        seed,
+    } = cfg;
     let trained = t.train(run, &mut |_, _| {})?;
     let model = &trained.model;
 
@@ -105,24 +166,13 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     body += "\n";
     body += &markdown::image("energy and acceptance traces", "traces.png");
     body += &t.loss_plot(&[run])?;
-    let stats = |c: &Chain| {
-        let mean_accept = c.accept_rate.iter().sum::<f64>() / c.accept_rate.len().max(1) as f64;
-        json!({
-            "mean_acceptance": mean_accept,
-            "energy_at": snaps.iter().map(|&s| (s.to_string(), json!(c.mean_e[s]))).collect::<Map<_, _>>(),
-        })
+    let summary = Summary {
+        mala: &mala,
+        chains: n,
+        visible: ChainStats::new(&visible, &snaps),
+        latent: ChainStats::new(&latent, &snaps),
     };
-    let summary =
-        json!({"mala": mala, "chains": n, "visible": stats(&visible), "latent": stats(&latent)});
-    let per_run = json!({
-        run.id.clone(): {
-            "config": run.cfg,
-            "seed": run.cfg.seed,
-            "iterations": trained.iterations,
-            "train_seconds": trained.seconds,
-            "final": trained.last,
-        }
-    });
+    let per_run = BTreeMap::from([(run.id.clone(), TrainedRun::new(run, &trained))]);
     body = format!(
         "MALA with α {}, β {}, latent prior {}, {} chains; both spaces start from the same G(z_0). \
          Mean acceptance: visible {:.3}, latent {:.3}.\n\n{body}",
@@ -130,8 +180,8 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         mala.beta,
         mala.prior_on(),
         n,
-        summary["visible"]["mean_acceptance"].as_f64().unwrap_or(f64::NAN),
-        summary["latent"]["mean_acceptance"].as_f64().unwrap_or(f64::NAN),
+        summary.visible.mean_acceptance,
+        summary.latent.mean_acceptance,
     );
-    t.finish(per_run, summary, &[], &body)
+    t.finish(&per_run, &summary, &[], &body)
 }

@@ -7,6 +7,7 @@ pub mod celeba;
 pub mod classifier;
 pub mod fig2;
 pub mod fig3;
+pub mod profile;
 pub mod samples;
 pub mod spec;
 pub mod table1;
@@ -14,6 +15,8 @@ pub mod table2;
 pub mod table3;
 pub mod table4;
 pub mod target;
+
+pub use profile::Profile;
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -27,8 +30,8 @@ pub const TARGETS: &[&str] = &[
 /// How to reproduce a target.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// `smoke`, `quick` or `paper`.
-    pub profile: String,
+    /// The size profile.
+    pub profile: Profile,
     pub device: Device,
     /// Root of the reports tree (the workspace's `reports/` by default).
     pub reports_dir: PathBuf,
@@ -77,7 +80,7 @@ fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
         );
     }
     let exp = spec::Experiment::load(target)?;
-    exp.profile(&opts.profile)?;
+    exp.profile(opts.profile)?;
     match target {
         "table1" => table1::run(&exp, opts),
         "table2" => table2::run(&exp, opts),

@@ -78,23 +78,15 @@ pub fn generate_mala(
     Ok((Tensor::cat(&parts, 0), accept))
 }
 
-/// The profile's `eval.mala` setting, or the exact sampler (squared norm,
-/// prior on) with `steps`, `alpha` and `beta`; validated.
-pub fn mala_setting(
-    t: &crate::target::Target,
-    steps: usize,
-    alpha: f64,
-    beta: f64,
-) -> Result<meg_models::mcmc::MalaConfig> {
-    let default = meg_models::mcmc::MalaConfig {
+/// The exact latent sampler (squared norm, prior on) with `steps`, `alpha`
+/// and `beta`: the default `eval.mala` of the targets that draw MALA samples.
+pub fn exact_mala(steps: usize, alpha: f64, beta: f64) -> meg_models::mcmc::MalaConfig {
+    meg_models::mcmc::MalaConfig {
         steps,
         alpha,
         beta,
         prior: None,
         variant: Default::default(),
         clamp: None,
-    };
-    let m: meg_models::mcmc::MalaConfig = t.eval("mala", default)?;
-    m.validate()?;
-    Ok(m)
+    }
 }

@@ -5,8 +5,10 @@
 //! (`model.width: 32`) and set the evaluation sizes. The paper's reported
 //! values live in the spec too, so reports can put ours beside them.
 
+pub use crate::profile::Profile;
 use anyhow::{anyhow, bail, Context, Result};
 use meg_models::RunConfig;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::BTreeMap;
@@ -23,7 +25,7 @@ pub struct Experiment {
     /// Run-config fields shared by every run.
     pub defaults: Mapping,
     pub runs: Vec<RunSpec>,
-    pub profiles: BTreeMap<String, Profile>,
+    pub profiles: BTreeMap<Profile, ProfileSpec>,
     /// What the paper reports for this target.
     #[serde(default)]
     pub paper: Paper,
@@ -69,10 +71,10 @@ pub struct RunSpec {
     pub seeds: Option<u64>,
 }
 
-/// A size profile.
+/// What a spec sets for one size profile.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Profile {
+pub struct ProfileSpec {
     #[serde(default)]
     pub description: String,
     /// Dotted run-config paths and their values, applied to every run.
@@ -83,9 +85,20 @@ pub struct Profile {
     /// profile changes the data set).
     #[serde(default)]
     pub run_overrides: BTreeMap<String, BTreeMap<String, Value>>,
-    /// Evaluation settings, as the target's runner defines them.
+    /// Evaluation settings, as the target's runner defines them (its
+    /// [`EvalSettings`] type; kept as written for `results.json`).
     #[serde(default)]
     pub eval: Mapping,
+}
+
+/// A target's evaluation settings: the type that `profiles.<name>.eval` of
+/// its spec is read into (with `#[serde(deny_unknown_fields)]`, so a typo
+/// is an error that lists the keys there are, and its defaults in one place).
+pub trait EvalSettings: DeserializeOwned {
+    /// Checks what serde cannot (ranges, combinations).
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The workspace's `experiments/` directory.
@@ -104,15 +117,10 @@ impl Experiment {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading experiment spec {}", path.display()))?;
         let mut e: Experiment =
-            serde_yaml_ng::from_str(&text).map_err(|err| anyhow!("{}: {err}", path.display()))?;
+            serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(&text))
+                .map_err(|err| anyhow!("{}{}: {}", path.display(), at(err.path()), err.inner()))?;
         e.path = path.to_path_buf();
         for (name, p) in &e.profiles {
-            if !["smoke", "quick", "paper"].contains(&name.as_str()) {
-                bail!(
-                    "{}: profiles.{name}: unknown profile (expected smoke, quick, paper)",
-                    path.display()
-                );
-            }
             for id in p.run_overrides.keys() {
                 if !e.runs.iter().any(|r| &r.id == id) {
                     bail!(
@@ -130,19 +138,43 @@ impl Experiment {
         Ok(e)
     }
 
-    /// The profile `name`, or an error listing the available ones.
-    pub fn profile(&self, name: &str) -> Result<&Profile> {
-        self.profiles.get(name).with_context(|| {
+    /// The profile `profile`, or an error listing the ones the spec has.
+    pub fn profile(&self, profile: Profile) -> Result<&ProfileSpec> {
+        self.profiles.get(&profile).with_context(|| {
             format!(
-                "{}: no profile `{name}` (available: {})",
+                "{}: no profile `{profile}` (available: {})",
                 self.path.display(),
-                self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.profiles
+                    .keys()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
     }
 
+    /// The evaluation settings of `profile` as the target's type `E`, with
+    /// `E`'s defaults for what the profile leaves out. The `eval` section of
+    /// every profile of the spec is read and validated, so an unknown key or
+    /// a bad value in any of them fails here, naming the file, the profile
+    /// and the key.
+    pub fn eval_settings<E: EvalSettings>(&self, profile: Profile) -> Result<E> {
+        self.profile(profile)?;
+        let mut chosen = None;
+        for (&name, p) in &self.profiles {
+            let section = format!("{}: profiles.{name}.eval", self.path.display());
+            let e: E = serde_path_to_error::deserialize(Value::Mapping(p.eval.clone()))
+                .map_err(|err| anyhow!("{section}{}: {}", at(err.path()), err.inner()))?;
+            e.validate().with_context(|| section.clone())?;
+            if name == profile {
+                chosen = Some(e);
+            }
+        }
+        chosen.context("checked above: the spec has the profile")
+    }
+
     /// The full, validated run config of run `run` under profile `profile`.
-    pub fn run_config(&self, run: &RunSpec, profile: &str) -> Result<RunConfig> {
+    pub fn run_config(&self, run: &RunSpec, profile: Profile) -> Result<RunConfig> {
         let p = self.profile(profile)?;
         let ctx = || {
             format!(
@@ -176,23 +208,13 @@ impl Experiment {
         cfg.validate().with_context(ctx)?;
         Ok(cfg)
     }
+}
 
-    /// An evaluation setting of `profile` (falling back to `default`).
-    pub fn eval<T: serde::de::DeserializeOwned>(
-        &self,
-        profile: &str,
-        key: &str,
-        default: T,
-    ) -> Result<T> {
-        match self.profile(profile)?.eval.get(key) {
-            None => Ok(default),
-            Some(v) => serde_yaml_ng::from_value(v.clone()).map_err(|e| {
-                anyhow!(
-                    "{}: profiles.{profile}.eval.{key}: {e}",
-                    self.path.display()
-                )
-            }),
-        }
+/// `.a.b` for a serde path `a.b`; empty for the root.
+fn at(path: &serde_path_to_error::Path) -> String {
+    match path.to_string().as_str() {
+        "." => String::new(),
+        p => format!(".{p}"),
     }
 }
 
@@ -235,6 +257,31 @@ fn set_path(v: &mut Value, dotted: &str, val: Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Profile::{Paper, Quick, Smoke};
+
+    /// The demo spec's evaluation settings.
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct DemoEval {
+        samples: usize,
+        grid: Option<u32>,
+    }
+
+    impl Default for DemoEval {
+        fn default() -> Self {
+            DemoEval {
+                samples: 7,
+                grid: None,
+            }
+        }
+    }
+
+    impl EvalSettings for DemoEval {
+        fn validate(&self) -> Result<()> {
+            anyhow::ensure!(self.samples > 0, "samples must be positive");
+            Ok(())
+        }
+    }
 
     const SPEC: &str = "
 target: demo
@@ -266,7 +313,7 @@ profiles:
     #[test]
     fn profiles_override_by_dotted_path() {
         let e = spec(SPEC).unwrap();
-        let c = e.run_config(&e.runs[0], "smoke").unwrap();
+        let c = e.run_config(&e.runs[0], Smoke).unwrap();
         assert_eq!(c.name, "demo-a");
         assert_eq!(c.iterations, Some(3));
         assert_eq!(
@@ -278,10 +325,17 @@ profiles:
             }
         );
         assert_eq!(
-            e.run_config(&e.runs[0], "paper").unwrap().iterations,
+            e.run_config(&e.runs[0], Paper).unwrap().iterations,
             Some(100000)
         );
-        assert_eq!(e.eval::<usize>("smoke", "samples", 7).unwrap(), 100);
+        let ev: DemoEval = e.eval_settings(Smoke).unwrap();
+        assert_eq!(
+            ev,
+            DemoEval {
+                samples: 100,
+                grid: None
+            }
+        );
 
         // Per-run overrides come after the profile's; unknown run ids fail.
         let text = SPEC.replace(
@@ -289,38 +343,77 @@ profiles:
             "run_overrides: {a: {lambda: 0.5, model.width: 4}}\n    eval: {samples: 100}",
         );
         let e = spec(&text).unwrap();
-        let c = e.run_config(&e.runs[0], "smoke").unwrap();
+        let c = e.run_config(&e.runs[0], Smoke).unwrap();
         assert_eq!((c.lambda, c.iterations), (0.5, Some(3)));
         assert!(matches!(
             c.model,
             meg_models::config::ModelConfig::Toy { width: 4, .. }
         ));
-        assert_eq!(e.run_config(&e.runs[0], "paper").unwrap().lambda, 0.1);
+        assert_eq!(e.run_config(&e.runs[0], Paper).unwrap().lambda, 0.1);
         let err = format!("{:#}", spec(&text.replace("{a: {", "{b: {")).unwrap_err());
         assert!(
             err.contains("demo.yaml") && err.contains("run_overrides.b") && err.contains("runs: a"),
             "{err}"
         );
-        assert_eq!(e.eval::<usize>("paper", "samples", 7).unwrap(), 7);
+        let ev: DemoEval = e.eval_settings(Paper).unwrap();
+        assert_eq!(ev, DemoEval::default());
     }
 
     #[test]
     fn errors_name_file_profile_and_field() {
         let e = spec(&SPEC.replace("iterations: 3", "iterations: three")).unwrap();
-        let err = format!("{:#}", e.run_config(&e.runs[0], "smoke").unwrap_err());
+        let err = format!("{:#}", e.run_config(&e.runs[0], Smoke).unwrap_err());
         assert!(
             err.contains("demo.yaml") && err.contains("smoke") && err.contains("iterations"),
             "{err}"
         );
         let err = format!("{:#}", spec(&SPEC.replace("title:", "titel:")).unwrap_err());
         assert!(err.contains("demo.yaml") && err.contains("titel"), "{err}");
-        let err = format!("{:#}", spec(SPEC).unwrap().profile("quick").unwrap_err());
+        let err = format!("{:#}", spec(SPEC).unwrap().profile(Quick).unwrap_err());
         assert!(
-            err.contains("no profile `quick`") && err.contains("smoke"),
+            err.contains("no profile `quick`") && err.contains("smoke, paper"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            spec(&SPEC.replace("  paper:", "  fast:")).unwrap_err()
+        );
+        assert!(
+            err.contains("demo.yaml")
+                && err.contains("`fast`")
+                && err.contains("smoke, quick, paper"),
             "{err}"
         );
         let e = spec(&SPEC.replace("lambda: 0.1", "lambda: -1")).unwrap();
-        let err = format!("{:#}", e.run_config(&e.runs[0], "paper").unwrap_err());
+        let err = format!("{:#}", e.run_config(&e.runs[0], Paper).unwrap_err());
         assert!(err.contains("lambda"), "{err}");
+    }
+
+    #[test]
+    fn eval_errors_name_file_profile_and_key() {
+        let eval_err = |eval: &str| {
+            let e = spec(&SPEC.replace("eval: {samples: 100}", eval)).unwrap();
+            // The paper profile is fine; the smoke profile's mistake still fails.
+            format!("{:#}", e.eval_settings::<DemoEval>(Paper).unwrap_err())
+        };
+        let err = eval_err("eval: {samples: 100, smaples: 3}");
+        assert!(
+            err.contains("demo.yaml: profiles.smoke.eval.smaples: unknown field `smaples`")
+                && err.contains("expected `samples` or `grid`"),
+            "{err}"
+        );
+        let err = eval_err("eval: {grid: many}");
+        assert!(
+            err.contains("demo.yaml: profiles.smoke.eval.grid:"),
+            "{err}"
+        );
+        let err = eval_err("eval: {samples: 0}");
+        assert!(
+            err.contains("profiles.smoke.eval") && err.contains("samples must be positive"),
+            "{err}"
+        );
+        let e = spec(SPEC).unwrap();
+        let err = format!("{:#}", e.eval_settings::<DemoEval>(Quick).unwrap_err());
+        assert!(err.contains("no profile `quick`"), "{err}");
     }
 }

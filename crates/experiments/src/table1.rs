@@ -4,40 +4,79 @@
 //! classifier; the number of distinct digit tuples and KL(model mode
 //! frequencies || uniform) are reported.
 
-use crate::classifier::classifier;
+use crate::classifier::{classifier, ClassifierReport};
 use crate::samples::{generate, grid, to_unit};
-use crate::spec::Experiment;
-use crate::target::Target;
+use crate::spec::{EvalSettings, Experiment};
+use crate::target::{RunResult, Target, TrainedRun};
 use crate::Options;
 use anyhow::{bail, Context, Result};
-use meg_metrics::classifier::MnistClassifier;
+use meg_metrics::classifier::{MnistClassifier, TrainConfig};
 use meg_metrics::modes::{classify_stacks, mode_frequencies, protocol_samples, ModeCount};
 use meg_models::config::{DataConfig, Objective};
 use meg_reports::plot::{self, LinePlot, Series};
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The evaluation settings a profile may give.
-const EVAL_KEYS: &[&str] = &[
-    "samples",
-    "batch",
-    "seed",
-    "classifier_epochs",
-    "classifier_lr",
-];
+/// The evaluation settings a profile may give (`profiles.<name>.eval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Eval {
+    /// Samples to classify per run; the protocol's `26·10^k` when absent.
+    pub samples: Option<usize>,
+    /// Generator batch size while sampling.
+    pub batch: i64,
+    /// Seed of the evaluation samples.
+    pub seed: i64,
+    /// Epochs of the mode-counting classifier when it is trained here.
+    pub classifier_epochs: usize,
+    /// Its learning rate.
+    pub classifier_lr: f64,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Eval {
+            samples: None,
+            batch: 500,
+            seed: 1234,
+            classifier_epochs: 10,
+            classifier_lr: TrainConfig::default().lr,
+        }
+    }
+}
+
+impl EvalSettings for Eval {}
+
+/// A run's mode count in `results.json` (beside its [`TrainedRun`] fields).
+#[derive(Debug, Serialize)]
+pub struct Modes {
+    /// Distinct digit tuples among the samples.
+    pub modes: usize,
+    /// KL(model mode frequencies || uniform), in nats.
+    pub kl: f64,
+    pub samples: usize,
+    pub stacks: u32,
+}
+
+/// The summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Where the mode-counting classifier comes from.
+    pub classifier: ClassifierReport,
+}
 
 /// Trains every run, counts modes and writes the report.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
-    let t = Target::new(exp, opts, EVAL_KEYS)?;
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
     let runs = t.runs()?;
-    let samples_eval: Option<usize> = t.eval("samples", None)?;
-    let batch: i64 = t.eval("batch", 500)?;
-    let eval_seed: i64 = t.eval("seed", 1234)?;
-    let mut per_run = Map::new();
+    let (batch, eval_seed) = (cfg.batch, cfg.seed);
+    let mut per_run = BTreeMap::new();
     let mut rows = Vec::new();
     let mut hist = Vec::new();
     let mut body = String::new();
-    let mut clf: Option<(MnistClassifier, Value)> = None;
+    let mut clf: Option<(MnistClassifier, ClassifierReport)> = None;
     for run in &runs {
         let DataConfig::StackedMnist {
             stacks,
@@ -54,10 +93,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         };
         let trained = t.train(run, &mut |_, _| {})?;
         if clf.is_none() {
-            clf = Some(classifier(&t, dataset, synthetic)?);
+            let train = (cfg.classifier_epochs, cfg.classifier_lr);
+            clf = Some(classifier(&t, dataset, synthetic, train)?);
         }
         let (c, _) = clf.as_ref().expect("set above");
-        let n = samples_eval.unwrap_or_else(|| protocol_samples(stacks));
+        let n = cfg.samples.unwrap_or_else(|| protocol_samples(stacks));
         let key = json!({"samples": n, "seed": eval_seed});
         let model = &trained.model;
         let (count, freq): (ModeCount, Vec<i64>) =
@@ -106,20 +146,13 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 },
             ],
         });
-        per_run.insert(
-            run.id.clone(),
-            json!({
-                "config": run.cfg,
-                "seed": run.cfg.seed,
-                "iterations": trained.iterations,
-                "train_seconds": trained.seconds,
-                "modes": count.modes,
-                "kl": count.kl,
-                "samples": count.samples,
-                "stacks": stacks,
-                "final": trained.last,
-            }),
-        );
+        let modes = Modes {
+            modes: count.modes,
+            kl: count.kl,
+            samples: count.samples,
+            stacks,
+        };
+        per_run.insert(run.id.clone(), TrainedRun::new(run, &trained).with(modes));
     }
     plot::lines_png(&t.out.join("mode_frequencies.png"), &hist, 400)?;
     let (_, clf_report) = clf.context("the spec lists no runs")?;
@@ -133,6 +166,8 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     text +=
         "\n## Samples\n\nEach sample's first three channels are drawn as red, green and blue.\n\n";
     text += &body;
-    let summary = json!({"classifier": clf_report});
-    t.finish(per_run.into(), summary, &rows, &text)
+    let summary = Summary {
+        classifier: clf_report,
+    };
+    t.finish(&per_run, &summary, &rows, &text)
 }

@@ -3,30 +3,33 @@
 //! set's statistics are measured on generator samples, and for MEG also on
 //! samples refined by latent-space MALA.
 
-use crate::classifier::classifier;
-use crate::samples::{generate, generate_mala, grid, mala_setting, to_unit};
-use crate::spec::Experiment;
-use crate::target::Target;
+use crate::classifier::{classifier, ClassifierReport};
+use crate::samples::{exact_mala, generate, generate_mala, grid, to_unit};
+use crate::spec::{EvalSettings, Experiment};
+use crate::target::{RunResult, Target, TrainedRun};
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_datasets::{ImageSet, Split};
 use meg_metrics::classifier::MnistClassifier;
+use meg_metrics::classifier::TrainConfig;
 use meg_metrics::fid::{fid, Stats};
 use meg_metrics::inception::InceptionFid;
 use meg_metrics::inception_score::inception_score;
 use meg_models::config::{DataConfig, Objective};
+use meg_models::mcmc::MalaConfig;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map};
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tch::Tensor;
 
 /// IS and FID of one sample set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Quality {
-    is_mean: f64,
-    is_std: f64,
-    fid: f64,
-    samples: i64,
+pub struct Quality {
+    pub is_mean: f64,
+    pub is_std: f64,
+    pub fid: f64,
+    pub samples: i64,
 }
 
 /// The network whose features (FID) and logits (IS) measure sample quality.
@@ -84,45 +87,104 @@ fn real_images(data: &DataConfig) -> Result<ImageSet> {
     }
 }
 
-/// The evaluation settings a profile may give.
-const EVAL_KEYS: &[&str] = &[
-    "inception",
-    "samples",
-    "is_splits",
-    "batch",
-    "inception_batch",
-    "train_stats_images",
-    "seed",
-    "mala",
-    "classifier_epochs",
-    "classifier_lr",
-];
+/// The network that measures sample quality (`eval.inception`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weights {
+    /// pytorch-fid's Inception weights, on CIFAR-10.
+    PytorchFid,
+    /// Deterministic untrained Inception weights: a pipeline check.
+    Synthetic,
+    /// The MNIST / Fashion-MNIST classifier: the stand-in where CIFAR-10 and
+    /// the Inception weights are unavailable.
+    Classifier,
+}
+
+/// The evaluation settings a profile may give (`profiles.<name>.eval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Eval {
+    pub inception: Weights,
+    /// Samples per measured set.
+    pub samples: i64,
+    /// Splits of the Inception Score.
+    pub is_splits: usize,
+    /// Generator batch size while sampling.
+    pub batch: i64,
+    /// Batch size of the feature network.
+    pub inception_batch: usize,
+    /// Training images behind the real-data statistics; all when absent.
+    pub train_stats_images: Option<i64>,
+    /// Seed of the evaluation samples.
+    pub seed: i64,
+    /// The latent MALA sampler of MEG's refined samples.
+    pub mala: MalaConfig,
+    /// Epochs of the classifier (`inception: classifier`) when trained here.
+    pub classifier_epochs: usize,
+    /// Its learning rate.
+    pub classifier_lr: f64,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Eval {
+            inception: Weights::PytorchFid,
+            samples: 50_000,
+            is_splits: 10,
+            batch: 250,
+            inception_batch: 50,
+            train_stats_images: None,
+            seed: 1234,
+            mala: exact_mala(5, 0.01, 0.2),
+            classifier_epochs: 10,
+            classifier_lr: TrainConfig::default().lr,
+        }
+    }
+}
+
+impl EvalSettings for Eval {
+    fn validate(&self) -> Result<()> {
+        self.mala.validate()
+    }
+}
+
+/// A run's sample quality in `results.json` (beside its [`TrainedRun`]
+/// fields).
+#[derive(Debug, Serialize)]
+pub struct RunQuality {
+    /// Of generator samples.
+    pub generator: Quality,
+    /// Of latent MALA samples (MEG only).
+    pub latent_mala: Option<Quality>,
+    /// Mean acceptance rate of each latent MALA step (MEG only).
+    pub mala_acceptance: Vec<f64>,
+}
+
+/// The summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    /// IS of the training images behind the FID statistics.
+    pub real_data: Option<Quality>,
+    pub mala: &'a MalaConfig,
+    pub inception: Weights,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<ClassifierReport>,
+}
 
 /// Trains both runs, measures IS / FID and writes the report.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
-    let t = Target::new(exp, opts, EVAL_KEYS)?;
-    let weights: String = t.eval("inception", "pytorch-fid".to_string())?;
-    if !["pytorch-fid", "synthetic", "classifier"].contains(&weights.as_str()) {
-        bail!(
-            "{}: profiles.{}.eval.inception: expected pytorch-fid, synthetic or classifier, got `{weights}`",
-            exp.path.display(),
-            t.profile()
-        );
-    }
-    if weights == "pytorch-fid" {
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
+    let weights = cfg.inception;
+    if weights == Weights::PytorchFid {
         meg_datasets::config::require_dataset("inception-fid")?;
     }
     let runs = t.runs()?;
-    let n: i64 = t.eval("samples", 50_000)?;
-    let splits: usize = t.eval("is_splits", 10)?;
-    let batch: i64 = t.eval("batch", 250)?;
-    let inception_batch: usize = t.eval("inception_batch", 50)?;
-    let train_images: Option<i64> = t.eval("train_stats_images", None)?;
-    let eval_seed: i64 = t.eval("seed", 1234)?;
-    let mala = mala_setting(&t, 5, 0.01, 0.2)?;
+    let (n, splits, batch) = (cfg.samples, cfg.is_splits, cfg.batch);
+    let (inception_batch, train_images) = (cfg.inception_batch, cfg.train_stats_images);
+    let (eval_seed, mala) = (cfg.seed, &cfg.mala);
 
-    let (net, classifier_report) = match weights.as_str() {
-        "classifier" => {
+    let (net, classifier_report) = match weights {
+        Weights::Classifier => {
             let Some(DataConfig::Mnist { dataset, synthetic }) = runs.first().map(|r| &r.cfg.data)
             else {
                 bail!(
@@ -131,19 +193,20 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                     t.profile()
                 );
             };
-            let (c, report) = classifier(&t, *dataset, *synthetic)?;
+            let train = (cfg.classifier_epochs, cfg.classifier_lr);
+            let (c, report) = classifier(&t, *dataset, *synthetic, train)?;
             (FeatureNet::Classifier(Box::new(c)), Some(report))
         }
-        "synthetic" => (
+        Weights::Synthetic => (
             FeatureNet::Inception(Box::new(InceptionFid::synthetic(opts.device))),
             None,
         ),
-        _ => (
+        Weights::PytorchFid => (
             FeatureNet::Inception(Box::new(InceptionFid::load_or_default(None, opts.device)?)),
             None,
         ),
     };
-    let mut per_run = Map::new();
+    let mut per_run = BTreeMap::new();
     let mut rows = Vec::new();
     let mut body = String::new();
     let mut train_stats: Option<(Stats, Quality)> = None;
@@ -172,7 +235,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             let (feats, logits) = net.features_and_logits(&to_unit(&x), inception_batch)?;
             let stats = match (&net, &run.cfg.data) {
                 (FeatureNet::Inception(n), DataConfig::Cifar10 { synthetic: false })
-                    if weights == "pytorch-fid" && m == real.len() as i64 =>
+                    if weights == Weights::PytorchFid && m == real.len() as i64 =>
                 {
                     meg_metrics::fid::cifar10_train_stats(n, inception_batch)?
                 }
@@ -201,7 +264,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                     return Ok((g, None, vec![]));
                 }
                 tch::manual_seed(eval_seed);
-                let (xm, acc) = generate_mala(model, &mala, n, batch)?;
+                let (xm, acc) = generate_mala(model, mala, n, batch)?;
                 Ok((
                     g,
                     Some(quality(&net, &xm, stats, splits, inception_batch)?),
@@ -226,7 +289,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         )?;
         if is_meg {
             tch::manual_seed(eval_seed);
-            let (xm, _) = generate_mala(model, &mala, 100, 100)?;
+            let (xm, _) = generate_mala(model, mala, 100, 100)?;
             body += &grid(
                 &t.out,
                 &format!("samples_{}_mala.png", run.id),
@@ -246,31 +309,24 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                     .collect::<Vec<_>>()
             );
         }
-        per_run.insert(
-            run.id.clone(),
-            json!({
-                "config": run.cfg,
-                "seed": run.cfg.seed,
-                "iterations": trained.iterations,
-                "train_seconds": trained.seconds,
-                "generator": gen_q,
-                "latent_mala": mala_q,
-                "mala_acceptance": accept,
-                "final": trained.last,
-            }),
-        );
+        let quality = RunQuality {
+            generator: gen_q,
+            latent_mala: mala_q,
+            mala_acceptance: accept,
+        };
+        per_run.insert(run.id.clone(), TrainedRun::new(run, &trained).with(quality));
     }
     let real = train_stats.map(|(_, q)| q);
     let run_refs: Vec<_> = runs.iter().collect();
-    let features = match weights.as_str() {
-        "synthetic" => "Inception weights SYNTHETIC (deterministic, untrained: a pipeline check, not comparable to the paper)".to_string(),
-        "classifier" => format!(
+    let features = match weights {
+        Weights::Synthetic => "Inception weights SYNTHETIC (deterministic, untrained: a pipeline check, not comparable to the paper)".to_string(),
+        Weights::Classifier => format!(
             "features and logits of the {} classifier (its 50-unit penultimate layer and 10 logits), NOT Inception: \
              a stand-in where CIFAR-10 and the Inception weights are unavailable, not comparable to the paper's numbers; classifier {}",
             runs[0].cfg.data.describe(),
             serde_json::to_string(&classifier_report)?
         ),
-        _ => "Inception weights pytorch-fid's pt_inception-2015-12-05".to_string(),
+        Weights::PytorchFid => "Inception weights pytorch-fid's pt_inception-2015-12-05".to_string(),
     };
     let mut text = format!(
         "Data: {}. IS over {splits} splits and FID against the training-set statistics, from {n} samples each; {features}.\n\n",
@@ -279,9 +335,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     text += &t.loss_plot(&run_refs)?;
     text += "\n## Samples\n\n";
     text += &body;
-    let mut summary = json!({"real_data": real, "mala": mala, "inception": weights});
-    if let Some(c) = classifier_report {
-        summary["classifier"] = c;
-    }
-    t.finish(per_run.into(), summary, &rows, &text)
+    let summary = Summary {
+        real_data: real,
+        mala,
+        inception: weights,
+        classifier: classifier_report,
+    };
+    t.finish(&per_run, &summary, &rows, &text)
 }

@@ -4,26 +4,61 @@
 //! recall and F1 of the anomaly class are averaged over each run's last
 //! epochs, then over seeds (mean ± std).
 
-use crate::anomaly::{mean_of, pr_curve, pr_plot, train_and_evaluate, EpochEval, TestSet};
+use crate::anomaly::{
+    mean_of, pr_curve, pr_plot, train_and_evaluate, EpochEval, Eval, Evaluated, MeanPrf, TestSet,
+};
 use crate::spec::Experiment;
-use crate::target::{mean_std, Target};
+use crate::target::{mean_std, RunResult, Target};
 use crate::Options;
 use anyhow::{bail, Context, Result};
+use meg_metrics::anomaly::AnomalyMetrics;
 use meg_models::config::DataConfig;
 use meg_datasets::config::holdout_of;
 use meg_reports::plot::Series;
-use serde_json::{json, Map};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The evaluation settings a profile may give.
-const EVAL_KEYS: &[&str] = &["last_epochs"];
+/// A run's metrics in `results.json` (beside its [`Evaluated`] fields),
+/// each the mean over its evaluated epochs.
+#[derive(Debug, Serialize)]
+pub struct RunMetrics {
+    /// With the score norm `||∇E||²`.
+    pub score_norm: MeanPrf,
+    /// With the raw energy.
+    pub energy: MeanPrf,
+}
+
+/// Mean and standard deviation over seeds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// Precision, recall and F1 of one score over seeds.
+#[derive(Debug, Serialize)]
+pub struct ScoreSummary {
+    pub precision: MeanStd,
+    pub recall: MeanStd,
+    pub f1: MeanStd,
+}
+
+/// The summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub score_norm: ScoreSummary,
+    pub energy: ScoreSummary,
+    pub seeds: usize,
+    pub last_epochs: u64,
+}
 
 /// Trains every seed, evaluates and writes the report.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
-    let t = Target::new(exp, opts, EVAL_KEYS)?;
-    let last: u64 = t.eval("last_epochs", 10)?;
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
+    let last = cfg.last_epochs;
     let runs = t.runs()?;
-    let mut per_run = Map::new();
+    let mut per_run = BTreeMap::new();
     let mut all: Vec<Vec<EpochEval>> = Vec::new();
     let mut curves = Vec::new();
     for run in &runs {
@@ -58,67 +93,39 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 points: pr_curve(&model, &test)?,
             });
         }
-        per_run.insert(
-            run.id.clone(),
-            json!({
-                "config": run.cfg,
-                "seed": run.cfg.seed,
-                "train_seconds": train_seconds,
-                "train_examples": n_train,
-                "test_examples": test.labels.len(),
-                "test_anomalies": test.labels.iter().filter(|&&l| l).count(),
-                "epochs_evaluated": evals,
-                "score_norm": {
-                    "precision": mean_of(&evals, |e| e.score_norm.precision),
-                    "recall": mean_of(&evals, |e| e.score_norm.recall),
-                    "f1": mean_of(&evals, |e| e.score_norm.f1),
-                },
-                "energy": {
-                    "precision": mean_of(&evals, |e| e.energy.precision),
-                    "recall": mean_of(&evals, |e| e.energy.recall),
-                    "f1": mean_of(&evals, |e| e.energy.f1),
-                },
-            }),
-        );
+        let metrics = RunMetrics {
+            score_norm: MeanPrf::of(&evals, |e| e.score_norm),
+            energy: MeanPrf::of(&evals, |e| e.energy),
+        };
+        let entry = Evaluated::new(run, train_seconds, n_train, &test, evals.clone());
+        per_run.insert(run.id.clone(), entry.with(metrics));
         all.push(evals);
     }
 
     let mut rows = Vec::new();
-    let mut summary = Map::new();
-    type Pick = fn(&EpochEval) -> f64;
-    type Score<'a> = (&'a str, &'a str, [(&'a str, Pick); 3]);
-    let scores: [Score; 2] = [
-        (
-            "MEG, score ||∇E||²",
-            "score_norm",
-            [
-                ("precision", |e| e.score_norm.precision),
-                ("recall", |e| e.score_norm.recall),
-                ("F1", |e| e.score_norm.f1),
-            ],
-        ),
-        (
-            "MEG, energy E(x)",
-            "energy",
-            [
-                ("precision", |e| e.energy.precision),
-                ("recall", |e| e.energy.recall),
-                ("F1", |e| e.energy.f1),
-            ],
-        ),
-    ];
-    for (setting, key, metrics) in scores {
-        let mut s = Map::new();
-        for (metric, pick) in metrics {
-            let per_seed: Vec<f64> = all.iter().map(|ev| mean_of(ev, pick)).collect();
-            let (m, sd) = mean_std(&per_seed);
-            rows.push(t.row(setting, metric, m, Some(sd)));
-            s.insert(metric.to_lowercase(), json!({"mean": m, "std": sd}));
+    // Each metric's mean and std over seeds, with its table row.
+    let mut over_seeds = |setting: &str, score: fn(&EpochEval) -> AnomalyMetrics| {
+        let mut metric = |name: &str, pick: fn(&AnomalyMetrics) -> f64| {
+            let per_seed: Vec<f64> = all
+                .iter()
+                .map(|ev| mean_of(ev, |e| pick(&score(e))))
+                .collect();
+            let (mean, std) = mean_std(&per_seed);
+            rows.push(t.row(setting, name, mean, Some(std)));
+            MeanStd { mean, std }
+        };
+        ScoreSummary {
+            precision: metric("precision", |m| m.precision),
+            recall: metric("recall", |m| m.recall),
+            f1: metric("F1", |m| m.f1),
         }
-        summary.insert(key.to_string(), s.into());
-    }
-    summary.insert("seeds".into(), json!(runs.len()));
-    summary.insert("last_epochs".into(), json!(last));
+    };
+    let summary = Summary {
+        score_norm: over_seeds("MEG, score ||∇E||²", |e| e.score_norm),
+        energy: over_seeds("MEG, energy E(x)", |e| e.energy),
+        seeds: runs.len(),
+        last_epochs: last,
+    };
 
     let pr = pr_plot(&t.out, curves)?;
     let run_refs: Vec<_> = runs.iter().collect();
@@ -140,5 +147,5 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     );
     body += &pr;
     body += &t.loss_plot(&run_refs)?;
-    t.finish(per_run.into(), summary.into(), &rows, &body)
+    t.finish(&per_run, &summary, &rows, &body)
 }

@@ -3,28 +3,56 @@
 //! (the anomalies). The metric is the area under the precision-recall curve,
 //! averaged over each run's last epochs.
 
-use crate::anomaly::{mean_of, pr_curve, pr_plot, train_and_evaluate, TestSet};
+use crate::anomaly::{mean_of, pr_curve, pr_plot, train_and_evaluate, Eval, Evaluated, TestSet};
 use crate::spec::Experiment;
-use crate::target::Target;
+use crate::target::{RunResult, Target};
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_datasets::config::holdout_of;
 use meg_reports::plot::Series;
-use serde_json::{json, Map};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The evaluation settings a profile may give.
-const EVAL_KEYS: &[&str] = &["last_epochs"];
+/// A run's AUPRC in `results.json` (beside its [`Evaluated`] fields), the
+/// mean over its evaluated epochs.
+#[derive(Debug, Serialize)]
+pub struct RunAuprc {
+    /// The held-out digit.
+    pub digit: i64,
+    /// With the score norm `||∇E||²`.
+    pub auprc_score_norm: f64,
+    /// With the raw energy.
+    pub auprc_energy: f64,
+}
+
+/// One digit in the summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct DigitSummary {
+    pub auprc_score_norm: f64,
+    pub auprc_energy: f64,
+    /// The AUPRC of a score that ignores the input: the anomaly share.
+    pub chance: f64,
+}
+
+/// The summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// `digit_<d>` for each held-out digit d.
+    #[serde(flatten)]
+    pub digits: BTreeMap<String, DigitSummary>,
+    pub last_epochs: u64,
+}
 
 /// Trains one run per held-out digit, evaluates and writes the report.
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
-    let t = Target::new(exp, opts, EVAL_KEYS)?;
-    let last: u64 = t.eval("last_epochs", 10)?;
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
+    let last = cfg.last_epochs;
     let runs = t.runs()?;
-    let mut per_run = Map::new();
+    let mut per_run = BTreeMap::new();
     let mut rows = Vec::new();
     let mut curves = Vec::new();
-    let mut summary = Map::new();
+    let mut digits = BTreeMap::new();
     for run in &runs {
         let Some(holdout) = holdout_of(&run.cfg.data) else {
             bail!(
@@ -60,27 +88,24 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             name: format!("digit {digit}"),
             points: pr_curve(&model, &test)?,
         });
-        summary.insert(
-            format!("digit_{digit}"),
-            json!({"auprc_score_norm": auprc, "auprc_energy": auprc_energy, "chance": chance}),
-        );
-        per_run.insert(
-            run.id.clone(),
-            json!({
-                "config": run.cfg,
-                "seed": run.cfg.seed,
-                "train_seconds": train_seconds,
-                "digit": digit,
-                "train_examples": n_train,
-                "test_examples": test.labels.len(),
-                "test_anomalies": anomalies,
-                "epochs_evaluated": evals,
-                "auprc_score_norm": auprc,
-                "auprc_energy": auprc_energy,
-            }),
-        );
+        let summary = DigitSummary {
+            auprc_score_norm: auprc,
+            auprc_energy,
+            chance,
+        };
+        digits.insert(format!("digit_{digit}"), summary);
+        let metrics = RunAuprc {
+            digit,
+            auprc_score_norm: auprc,
+            auprc_energy,
+        };
+        let entry = Evaluated::new(run, train_seconds, n_train, &test, evals);
+        per_run.insert(run.id.clone(), entry.with(metrics));
     }
-    summary.insert("last_epochs".into(), json!(last));
+    let summary = Summary {
+        digits,
+        last_epochs: last,
+    };
     let pr = pr_plot(&t.out, curves)?;
     let run_refs: Vec<_> = runs.iter().collect();
     let mut body = format!(
@@ -91,5 +116,5 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     );
     body += &pr;
     body += &t.loss_plot(&run_refs)?;
-    t.finish(per_run.into(), summary.into(), &rows, &body)
+    t.finish(&per_run, &summary, &rows, &body)
 }

@@ -7,7 +7,7 @@
 //! evaluation is stored atomically in `runs/<id>/<name>.json` next to the
 //! config it was computed for, so re-running a target skips finished work.
 
-use crate::spec::{Experiment, PaperValue};
+use crate::spec::{EvalSettings, Experiment, PaperValue, Profile};
 use crate::Options;
 use anyhow::{Context, Result};
 use meg_models::train::{read_run_metrics, train_with, TrainOptions, Trained};
@@ -17,7 +17,7 @@ use meg_reports::table::Row as TableRow;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -45,41 +45,28 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     /// A target writing to `reports/<target>/<profile>/` (created by
-    /// [`Target::runs`], once the data is there). `eval_keys` are the evaluation
-    /// settings the target's runner reads: any other key in any profile's
-    /// `eval` is an error (a typo would otherwise be silently ignored).
-    pub fn new(exp: &'a Experiment, opts: &'a Options, eval_keys: &[&str]) -> Result<Self> {
-        exp.profile(&opts.profile)?;
-        for (name, p) in &exp.profiles {
-            for k in p.eval.keys() {
-                let k = k.as_str().unwrap_or("?");
-                if !eval_keys.contains(&k) {
-                    anyhow::bail!(
-                        "{}: profiles.{name}.eval.{k}: unknown setting (expected one of: {})",
-                        exp.path.display(),
-                        eval_keys.join(", ")
-                    );
-                }
-            }
-        }
-        let out = opts.reports_dir.join(&exp.target).join(&opts.profile);
-        Ok(Target {
+    /// [`Target::runs`], once the data is there), and the profile's
+    /// evaluation settings `E` (see [`Experiment::eval_settings`]: every
+    /// profile's are checked, so a typo anywhere fails before any work).
+    pub fn new<E: EvalSettings>(exp: &'a Experiment, opts: &'a Options) -> Result<(Self, E)> {
+        let eval = exp.eval_settings(opts.profile)?;
+        let out = opts
+            .reports_dir
+            .join(&exp.target)
+            .join(opts.profile.as_str());
+        let t = Target {
             exp,
             opts,
             out,
             t0: Instant::now(),
             lock: std::cell::OnceCell::new(),
-        })
+        };
+        Ok((t, eval))
     }
 
-    /// The profile's name.
-    pub fn profile(&self) -> &str {
-        &self.opts.profile
-    }
-
-    /// An evaluation setting of the profile.
-    pub fn eval<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T> {
-        self.exp.eval(self.profile(), key, default)
+    /// The profile.
+    pub fn profile(&self) -> Profile {
+        self.opts.profile
     }
 
     /// Every run of the spec under the profile (seeds expanded), with its data
@@ -215,35 +202,33 @@ impl<'a> Target<'a> {
     /// Writes `results.json` (runs and summary with config, seeds, provenance
     /// and wall time), `table.csv` / `table.md`, `report.md` (the table, then
     /// `body`), and refreshes `reports/index.md`. Returns the output folder.
-    pub fn finish(
+    pub fn finish<R: RunResult, S: Serialize>(
         &self,
-        runs: Value,
-        summary: Value,
+        runs: &BTreeMap<String, R>,
+        summary: &S,
         table: &[TableRow],
         body: &str,
     ) -> Result<PathBuf> {
         let p = self.exp.profile(self.profile())?;
         // Training time summed over runs (kept across resumed invocations,
         // unlike the wall time of this invocation).
-        let train_seconds: Option<f64> = runs.as_object().and_then(|m| {
-            let t: Vec<f64> = m
-                .values()
-                .filter_map(|r| r["train_seconds"].as_f64())
-                .collect();
-            (!t.is_empty()).then(|| t.iter().sum())
-        });
-        let doc = json!({
-            "target": self.exp.target,
-            "profile": self.profile(),
-            "title": self.exp.title,
-            "eval": serde_json::to_value(&p.eval)?,
-            "provenance": meg_nn::provenance(self.opts.device),
-            "wall_seconds": self.t0.elapsed().as_secs_f64(),
-            "train_seconds": train_seconds,
-            "finished": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            "runs": runs,
-            "summary": summary,
-        });
+        let train_seconds =
+            (!runs.is_empty()).then(|| runs.values().map(RunResult::train_seconds).sum());
+        let doc = Results {
+            target: &self.exp.target,
+            profile: self.profile(),
+            title: &self.exp.title,
+            eval: &p.eval,
+            provenance: meg_nn::provenance(self.opts.device),
+            wall_seconds: self.t0.elapsed().as_secs_f64(),
+            train_seconds,
+            finished: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            runs,
+            summary,
+        };
+        // Through a JSON value: the file's objects keep their keys sorted, as
+        // they always were, whatever the order of the structs' fields.
+        let doc = serde_json::to_value(&doc)?;
         meg_plumbing::io::write_atomic(
             &self.out.join("results.json"),
             serde_json::to_string_pretty(&doc)?.as_bytes(),
@@ -286,6 +271,87 @@ impl<'a> Target<'a> {
             self.out.display()
         );
         Ok(self.out.clone())
+    }
+}
+
+/// `results.json` of a target.
+#[derive(Serialize)]
+struct Results<'a, R, S> {
+    target: &'a str,
+    profile: Profile,
+    title: &'a str,
+    /// The profile's `eval` section as the spec writes it.
+    eval: &'a serde_yaml_ng::Mapping,
+    provenance: meg_plumbing::Provenance,
+    wall_seconds: f64,
+    train_seconds: Option<f64>,
+    finished: String,
+    runs: &'a BTreeMap<String, R>,
+    summary: &'a S,
+}
+
+/// One run's entry in `results.json`.
+pub trait RunResult: Serialize {
+    /// Its training seconds (over all segments of the run).
+    fn train_seconds(&self) -> f64;
+
+    /// This entry with the target's own measurements beside it.
+    fn with<M: Serialize>(self, metrics: M) -> Entry<Self, M>
+    where
+        Self: Sized,
+    {
+        Entry {
+            base: self,
+            metrics,
+        }
+    }
+}
+
+/// What every trained run reports: config, seed, iterations, training
+/// seconds and the last logged metrics (`final`). Targets flatten it into
+/// their own run results, or use it as is.
+#[derive(Debug, Serialize)]
+pub struct TrainedRun {
+    pub config: RunConfig,
+    pub seed: u64,
+    pub iterations: u64,
+    pub train_seconds: f64,
+    #[serde(rename = "final")]
+    pub last: meg_models::train::Row,
+}
+
+impl TrainedRun {
+    /// The entry of `run`, trained into `trained`.
+    pub fn new(run: &Run, trained: &Trained) -> Self {
+        TrainedRun {
+            config: run.cfg.clone(),
+            seed: run.cfg.seed,
+            iterations: trained.iterations,
+            train_seconds: trained.seconds,
+            last: trained.last,
+        }
+    }
+}
+
+impl RunResult for TrainedRun {
+    fn train_seconds(&self) -> f64 {
+        self.train_seconds
+    }
+}
+
+/// A run's entry `B` (such as [`TrainedRun`]) with the target's
+/// measurements `M`: the fields of both in one JSON object.
+#[derive(Debug, Serialize)]
+pub struct Entry<B, M> {
+    #[serde(flatten)]
+    pub base: B,
+    #[serde(flatten)]
+    pub metrics: M,
+}
+
+impl<B: RunResult, M: Serialize> RunResult for Entry<B, M> {
+    fn train_seconds(&self) -> f64 {
+        self.base.train_seconds()
     }
 }
 

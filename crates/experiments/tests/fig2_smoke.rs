@@ -1,7 +1,7 @@
 //! `fig2` end to end on the smoke profile: training, evaluation, plots, report;
 //! a second invocation reuses the finished runs.
 
-use meg_experiments::{reproduce, Options};
+use meg_experiments::{reproduce, Options, Profile};
 
 /// Regenerates the run's evaluation samples from its checkpoint (seed
 /// `eval_seed`, `eval_samples` draws) and recounts, without the metrics crate,
@@ -66,7 +66,7 @@ fn fig2_smoke_writes_the_report_and_reuses_finished_runs() {
     tch::set_num_threads(1);
     let tmp = tempfile::tempdir().unwrap();
     let opts = Options {
-        profile: "smoke".into(),
+        profile: Profile::Smoke,
         device: tch::Device::Cpu,
         reports_dir: tmp.path().to_path_buf(),
         seeds: None,

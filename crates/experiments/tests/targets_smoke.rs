@@ -3,14 +3,14 @@
 //! every spec's run configs valid under every profile.
 
 use meg_experiments::spec::Experiment;
-use meg_experiments::{reproduce, Options, TARGETS};
+use meg_experiments::{reproduce, Options, Profile, TARGETS};
 use serde_json::Value;
 use std::path::Path;
 
 fn smoke(target: &str, reports: &Path) -> Value {
     tch::set_num_threads(1);
     let opts = Options {
-        profile: "smoke".into(),
+        profile: Profile::Smoke,
         device: tch::Device::Cpu,
         reports_dir: reports.to_path_buf(),
         seeds: None,
@@ -34,15 +34,71 @@ fn table_csv(reports: &Path, target: &str) -> String {
 
 #[test]
 fn every_spec_is_valid_under_every_profile() {
+    use meg_experiments::{anomaly, celeba, fig2, fig3, table1, table2};
     for target in TARGETS {
         let e = Experiment::load(target).unwrap();
-        for profile in ["smoke", "quick", "paper"] {
+        for profile in Profile::ALL {
             for run in &e.runs {
                 e.run_config(run, profile)
                     .unwrap_or_else(|err| panic!("{target}/{profile}/{}: {err:#}", run.id));
             }
         }
+        // The evaluation settings of every profile (each call reads them all).
+        let p = Profile::Smoke;
+        let eval = match *target {
+            "table1" => e.eval_settings::<table1::Eval>(p).map(drop),
+            "table2" => e.eval_settings::<table2::Eval>(p).map(drop),
+            "table3" | "table4" => e.eval_settings::<anomaly::Eval>(p).map(drop),
+            "fig2" => e.eval_settings::<fig2::Eval>(p).map(drop),
+            "fig3" => e.eval_settings::<fig3::Eval>(p).map(drop),
+            "celeba" => e.eval_settings::<celeba::Eval>(p).map(drop),
+            other => panic!("no eval settings type for {other}"),
+        };
+        eval.unwrap_or_else(|err| panic!("{target}: {err:#}"));
     }
+}
+
+/// An unknown or mistyped evaluation setting in any profile stops a target
+/// before any work, naming the file, the profile and the key.
+#[test]
+fn eval_typos_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (specs, reports) = (tmp.path().join("specs"), tmp.path().join("reports"));
+    std::fs::create_dir_all(&specs).unwrap();
+    let yaml = std::fs::read_to_string(meg_experiments::spec::experiments_dir().join("fig2.yaml"))
+        .unwrap();
+    for (from, to, want) in [
+        (
+            "kl_samples: 1000000}",
+            "kl_samples: 1000000, smaples: 3}",
+            "`smaples`",
+        ),
+        (
+            "grid: 500, kl_samples: 100000}",
+            "grid: lots, kl_samples: 100000}",
+            "eval.grid",
+        ),
+    ] {
+        assert!(yaml.contains(from), "{from}");
+        let file = specs.join("fig2.yaml");
+        std::fs::write(&file, yaml.replacen(from, to, 1)).unwrap();
+        let e = Experiment::from_file(&file).unwrap();
+        let err = format!(
+            "{:#}",
+            meg_experiments::fig2::run(&e, &smoke_opts(&reports)).unwrap_err()
+        );
+        assert!(
+            err.contains("fig2.yaml: profiles.") && err.contains(want),
+            "{err}"
+        );
+        if want == "`smaples`" {
+            assert!(
+                err.contains("`samples`, `grid`, `kl_samples`, `seed`"),
+                "{err}"
+            );
+        }
+    }
+    assert!(!reports.exists(), "nothing is written");
 }
 
 #[test]
@@ -201,7 +257,7 @@ fn shrunk_quick(target: &str, dir: &Path, shrink: &str, eval: &str) -> Experimen
 fn smoke_opts(reports: &Path) -> Options {
     tch::set_num_threads(1);
     Options {
-        profile: "smoke".into(),
+        profile: Profile::Smoke,
         device: tch::Device::Cpu,
         reports_dir: reports.to_path_buf(),
         seeds: None,
@@ -228,7 +284,7 @@ fn quick_stand_ins_run_the_same_protocols_and_say_so() {
     let lambdas: Vec<f64> = e
         .runs
         .iter()
-        .map(|r| e.run_config(r, "smoke").unwrap().lambda)
+        .map(|r| e.run_config(r, Profile::Smoke).unwrap().lambda)
         .collect();
     assert_eq!(
         lambdas,
