@@ -2,8 +2,9 @@
 //! evaluating a run at the end of each of its last epochs (the paper averages
 //! over the last 10 epochs of a run).
 
+use crate::results::RunResult;
 use crate::spec::EvalSettings;
-use crate::target::{cached_in, Run, RunResult, Target};
+use crate::target::{cached_in, Run, Target};
 use anyhow::{bail, Context, Result};
 use meg_datasets::holdout::Holdout;
 use meg_models::data::{pixels, to_pm1};

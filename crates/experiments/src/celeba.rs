@@ -1,8 +1,9 @@
 //! CelebA 64x64: qualitative samples of the generator and of latent MALA.
 
+use crate::results::{RunResult, TrainedRun};
 use crate::samples::{exact_mala, generate, generate_mala, grid};
 use crate::spec::{EvalSettings, Experiment};
-use crate::target::{RunResult, Target, TrainedRun};
+use crate::target::Target;
 use crate::Options;
 use anyhow::Result;
 use meg_models::config::DataConfig;

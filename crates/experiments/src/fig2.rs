@@ -3,8 +3,9 @@
 //! [-2, 2]², plus the numbers the paper leaves to pictures: mode coverage and
 //! KL(p_data || p_E) on the grid.
 
+use crate::results::{RunResult, TrainedRun};
 use crate::spec::{EvalSettings, Experiment};
-use crate::target::{RunResult, Target, TrainedRun};
+use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_datasets::toy::ToySampler;

@@ -3,9 +3,10 @@
 //! space and on U(z) = β·E(G(z)) (+ ||z||²/2) in latent space; sample grids
 //! after 0, 10 and 100 steps (by default), with energy and acceptance traces.
 
+use crate::results::TrainedRun;
 use crate::samples::{exact_mala, grid};
 use crate::spec::{EvalSettings, Experiment};
-use crate::target::{Target, TrainedRun};
+use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_models::mcmc::{Chain, MalaConfig};

@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod fig2;
 pub mod fig3;
 pub mod profile;
+pub mod results;
 pub mod samples;
 pub mod spec;
 pub mod table1;

@@ -5,9 +5,10 @@
 //! frequencies || uniform) are reported.
 
 use crate::classifier::{classifier, ClassifierReport};
+use crate::results::{RunResult, TrainedRun};
 use crate::samples::{generate, grid, to_unit};
 use crate::spec::{EvalSettings, Experiment};
-use crate::target::{RunResult, Target, TrainedRun};
+use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Context, Result};
 use meg_metrics::classifier::{MnistClassifier, TrainConfig};

@@ -4,9 +4,10 @@
 //! samples refined by latent-space MALA.
 
 use crate::classifier::{classifier, ClassifierReport};
+use crate::results::{RunResult, TrainedRun};
 use crate::samples::{exact_mala, generate, generate_mala, grid, to_unit};
 use crate::spec::{EvalSettings, Experiment};
-use crate::target::{RunResult, Target, TrainedRun};
+use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_datasets::{ImageSet, Split};

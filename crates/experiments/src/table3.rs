@@ -7,8 +7,9 @@
 use crate::anomaly::{
     mean_of, pr_curve, pr_plot, train_and_evaluate, EpochEval, Eval, Evaluated, MeanPrf, TestSet,
 };
+use crate::results::RunResult;
 use crate::spec::Experiment;
-use crate::target::{mean_std, RunResult, Target};
+use crate::target::{mean_std, Target};
 use crate::Options;
 use anyhow::{bail, Context, Result};
 use meg_metrics::anomaly::AnomalyMetrics;

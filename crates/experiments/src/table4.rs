@@ -4,8 +4,9 @@
 //! averaged over each run's last epochs.
 
 use crate::anomaly::{mean_of, pr_curve, pr_plot, train_and_evaluate, Eval, Evaluated, TestSet};
+use crate::results::RunResult;
 use crate::spec::Experiment;
-use crate::target::{RunResult, Target};
+use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Result};
 use meg_datasets::config::holdout_of;

@@ -7,6 +7,7 @@
 //! evaluation is stored atomically in `runs/<id>/<name>.json` next to the
 //! config it was computed for, so re-running a target skips finished work.
 
+use crate::results::{Results, RunResult};
 use crate::spec::{EvalSettings, Experiment, PaperValue, Profile};
 use crate::Options;
 use anyhow::{Context, Result};
@@ -271,87 +272,6 @@ impl<'a> Target<'a> {
             self.out.display()
         );
         Ok(self.out.clone())
-    }
-}
-
-/// `results.json` of a target.
-#[derive(Serialize)]
-struct Results<'a, R, S> {
-    target: &'a str,
-    profile: Profile,
-    title: &'a str,
-    /// The profile's `eval` section as the spec writes it.
-    eval: &'a serde_yaml_ng::Mapping,
-    provenance: meg_plumbing::Provenance,
-    wall_seconds: f64,
-    train_seconds: Option<f64>,
-    finished: String,
-    runs: &'a BTreeMap<String, R>,
-    summary: &'a S,
-}
-
-/// One run's entry in `results.json`.
-pub trait RunResult: Serialize {
-    /// Its training seconds (over all segments of the run).
-    fn train_seconds(&self) -> f64;
-
-    /// This entry with the target's own measurements beside it.
-    fn with<M: Serialize>(self, metrics: M) -> Entry<Self, M>
-    where
-        Self: Sized,
-    {
-        Entry {
-            base: self,
-            metrics,
-        }
-    }
-}
-
-/// What every trained run reports: config, seed, iterations, training
-/// seconds and the last logged metrics (`final`). Targets flatten it into
-/// their own run results, or use it as is.
-#[derive(Debug, Serialize)]
-pub struct TrainedRun {
-    pub config: RunConfig,
-    pub seed: u64,
-    pub iterations: u64,
-    pub train_seconds: f64,
-    #[serde(rename = "final")]
-    pub last: meg_models::train::Row,
-}
-
-impl TrainedRun {
-    /// The entry of `run`, trained into `trained`.
-    pub fn new(run: &Run, trained: &Trained) -> Self {
-        TrainedRun {
-            config: run.cfg.clone(),
-            seed: run.cfg.seed,
-            iterations: trained.iterations,
-            train_seconds: trained.seconds,
-            last: trained.last,
-        }
-    }
-}
-
-impl RunResult for TrainedRun {
-    fn train_seconds(&self) -> f64 {
-        self.train_seconds
-    }
-}
-
-/// A run's entry `B` (such as [`TrainedRun`]) with the target's
-/// measurements `M`: the fields of both in one JSON object.
-#[derive(Debug, Serialize)]
-pub struct Entry<B, M> {
-    #[serde(flatten)]
-    pub base: B,
-    #[serde(flatten)]
-    pub metrics: M,
-}
-
-impl<B: RunResult, M: Serialize> RunResult for Entry<B, M> {
-    fn train_seconds(&self) -> f64 {
-        self.base.train_seconds()
     }
 }
 
