@@ -282,6 +282,9 @@ mod tests {
         let err = check_version(dir, "2.10.0+cpu", "LIBTORCH")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("2.10.0+cpu") && err.contains("/opt/libtorch"), "{err}");
+        assert!(
+            err.contains("2.10.0+cpu") && err.contains("/opt/libtorch"),
+            "{err}"
+        );
     }
 }

@@ -5,9 +5,9 @@ use anyhow::Result;
 use meg_datasets::{images::load_mnist, MnistKind, Split, Store};
 use meg_metrics::classifier::{default_path, TrainConfig};
 use meg_metrics::MnistClassifier;
+use meg_models::data::{labels, pixels};
 use std::path::PathBuf;
 use tch::Kind;
-use meg_models::data::{labels, pixels};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -15,18 +15,18 @@
 //! sha256 in `aligned64.safetensors.sha256`, and rebuilt when either is
 //! missing or they disagree.
 
+use crate::decode::{decode_image, Rgb};
 use crate::hash::hash_file;
 use crate::images::ImageSet;
 use crate::manifest::Manifest;
+use crate::resample::{center_crop, resize_bilinear, to_planes};
 use crate::store::Store;
 use crate::verify::record_path;
-use crate::decode::{decode_image, Rgb};
-use crate::resample::{center_crop, resize_bilinear, to_planes};
-use ndarray::Array4;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
 use meg_plumbing::io::write_atomic;
+use ndarray::Array4;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -148,7 +148,11 @@ fn build_chunk(zip_path: &Path, names: &[String], bar: &ProgressBar) -> Result<V
 
 /// Builds the 64x64 set from the two source files: the images in
 /// partition-list order, labelled with their partition.
-pub fn build_from_files(zip_path: &Path, partition_path: &Path, progress: bool) -> Result<ImageSet> {
+pub fn build_from_files(
+    zip_path: &Path,
+    partition_path: &Path,
+    progress: bool,
+) -> Result<ImageSet> {
     let text = std::fs::read_to_string(partition_path)
         .with_context(|| format!("reading {}", partition_path.display()))?;
     let entries = parse_partition(&text, &partition_path.display().to_string())?;
@@ -169,8 +173,14 @@ fn derived_bytes(set: &ImageSet) -> Result<Vec<u8>> {
     let partition: Vec<u8> = set.labels.iter().flat_map(|p| p.to_le_bytes()).collect();
     let images = set.images.as_slice().expect("standard layout");
     let views = [
-        ("images", TensorView::new(Dtype::U8, set.images.shape().to_vec(), images)?),
-        ("partition", TensorView::new(Dtype::I64, vec![set.len()], &partition)?),
+        (
+            "images",
+            TensorView::new(Dtype::U8, set.images.shape().to_vec(), images)?,
+        ),
+        (
+            "partition",
+            TensorView::new(Dtype::I64, vec![set.len()], &partition)?,
+        ),
     ];
     Ok(safetensors::serialize(views, &None)?)
 }
@@ -191,14 +201,21 @@ fn load_derived(path: &Path) -> Result<Option<ImageSet>> {
             .tensor(k)
             .map_err(|e| anyhow::anyhow!("{}: no tensor {k:?}: {e:?}", path.display()))?;
         if t.dtype() != dtype {
-            bail!("{}: {k} is {:?}, expected {dtype:?}", path.display(), t.dtype());
+            bail!(
+                "{}: {k} is {:?}, expected {dtype:?}",
+                path.display(),
+                t.dtype()
+            );
         }
         Ok((t.shape().to_vec(), t.data().to_vec()))
     };
     let (shape, pixels) = get("images", Dtype::U8)?;
     let (_, partition) = get("partition", Dtype::I64)?;
     let [n, c, h, w] = shape[..] else {
-        bail!("{}: images of shape {shape:?}, expected 4 dimensions", path.display());
+        bail!(
+            "{}: images of shape {shape:?}, expected 4 dimensions",
+            path.display()
+        );
     };
     let labels = partition
         .chunks_exact(8)

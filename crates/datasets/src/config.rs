@@ -19,7 +19,6 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-
 /// The training data. `synthetic: true` replaces the real files by small
 /// deterministic stand-ins written in the same formats (for smoke runs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -95,6 +95,12 @@ pub fn encode_jpeg(image: &Rgb, quality: f32) -> Result<Vec<u8>> {
         c.write_scanlines(&image.data)?;
         c.finish()
     })
-    .map_err(|_| anyhow::anyhow!("libjpeg failed to encode a {}x{} image", image.width, image.height))?
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "libjpeg failed to encode a {}x{} image",
+            image.width,
+            image.height
+        )
+    })?
     .map_err(Into::into)
 }

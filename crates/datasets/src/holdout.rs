@@ -31,12 +31,8 @@ pub fn holdout_split(pool: &ImageSet, digit: i64, seed: u64) -> Result<Holdout> 
         bail!("held-out digit must be 0-9, not {digit}");
     }
     let labels = &pool.labels;
-    let mut others: Vec<usize> = (0..labels.len())
-        .filter(|&i| labels[i] != digit)
-        .collect();
-    let held: Vec<usize> = (0..labels.len())
-        .filter(|&i| labels[i] == digit)
-        .collect();
+    let mut others: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] != digit).collect();
+    let held: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == digit).collect();
     if held.is_empty() || others.is_empty() {
         bail!(
             "held-out split needs images of class {digit} and of other classes ({} and {})",
@@ -51,7 +47,11 @@ pub fn holdout_split(pool: &ImageSet, digit: i64, seed: u64) -> Result<Holdout> 
     test.extend_from_slice(&held);
     test.shuffle(&mut rng);
     let test_set = pool.select(&test);
-    let test_anomaly = test_set.labels.iter().map(|&l| i64::from(l == digit)).collect();
+    let test_anomaly = test_set
+        .labels
+        .iter()
+        .map(|&l| i64::from(l == digit))
+        .collect();
     Ok(Holdout {
         digit,
         train: pool.select(&others[..n_train]),

@@ -7,8 +7,8 @@
 
 use crate::hash::read_maybe_gzip;
 use anyhow::{bail, Context, Result};
-use std::path::Path;
 use ndarray::Array4;
+use std::path::Path;
 
 /// A parsed IDX array of unsigned bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

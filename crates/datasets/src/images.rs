@@ -65,11 +65,7 @@ impl ImageSet {
     /// Checks that there is one label per image.
     pub fn new(images: Array4<u8>, labels: Vec<i64>) -> Result<ImageSet> {
         if images.shape()[0] != labels.len() {
-            bail!(
-                "{} images but {} labels",
-                images.shape()[0],
-                labels.len()
-            );
+            bail!("{} images but {} labels", images.shape()[0], labels.len());
         }
         Ok(ImageSet {
             images: images.as_standard_layout().into_owned(),
@@ -107,7 +103,10 @@ impl ImageSet {
         let views: Vec<_> = parts.iter().map(|p| p.images.view()).collect();
         let images = ndarray::concatenate(Axis(0), &views)
             .map_err(|e| anyhow::anyhow!("joining image sets of different shapes: {e}"))?;
-        let labels = parts.iter().flat_map(|p| p.labels.iter().copied()).collect();
+        let labels = parts
+            .iter()
+            .flat_map(|p| p.labels.iter().copied())
+            .collect();
         ImageSet::new(images, labels)
     }
 

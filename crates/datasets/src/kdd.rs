@@ -22,14 +22,14 @@ use crate::hash::{is_gzip, GzReader};
 use crate::manifest::Manifest;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
+use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 
 /// File name in the cache.
 pub const FILE: &str = "kddcup.data_10_percent.gz";

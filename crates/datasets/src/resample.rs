@@ -171,7 +171,10 @@ mod tests {
             for k in &t.weights {
                 let s: i64 = k.iter().map(|&w| i64::from(w)).sum();
                 // Each weight is rounded separately: off by at most half a unit each.
-                assert!((s - (1 << PRECISION_BITS)).abs() <= k.len() as i64, "{i}->{o}: {s}");
+                assert!(
+                    (s - (1 << PRECISION_BITS)).abs() <= k.len() as i64,
+                    "{i}->{o}: {s}"
+                );
             }
         }
         let flat = Rgb {

@@ -37,8 +37,8 @@ impl Stacks {
         let ids: Vec<i64> = (0..count * k as i64)
             .map(|_| rng.random_range(0..n))
             .collect();
-        let ids = Array2::from_shape_vec((count as usize, k as usize), ids)
-            .expect("count·k indices");
+        let ids =
+            Array2::from_shape_vec((count as usize, k as usize), ids).expect("count·k indices");
         Ok(Stacks { ids, seed })
     }
 

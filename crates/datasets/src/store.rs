@@ -27,7 +27,6 @@ pub struct Store {
     root: PathBuf,
 }
 
-
 /// Every file of one data set, with its state.
 #[derive(Debug, Clone)]
 pub struct DatasetStatus {
@@ -121,7 +120,6 @@ pub fn data_root() -> Result<PathBuf> {
 pub fn dataset_status(name: &str) -> Result<DatasetStatus> {
     Store::from_env()?.status(&Manifest::builtin(name)?)
 }
-
 
 impl Store {
     /// A store at `root` (created on first write).

@@ -9,11 +9,11 @@
 //! seed and the number of batches drawn before it.
 
 use anyhow::{bail, Result};
+use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
-use ndarray::Array2;
 
 /// Which toy density.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,10 +152,7 @@ mod tests {
             assert_eq!(a, b, "{toy:?} not reproducible");
             assert_ne!(a, c, "{toy:?} ignores the seed");
             // Everything lies inside the plotted square [-2, 2]².
-            assert!(
-                a.iter().all(|v| v.abs() < 2.0),
-                "{toy:?} leaves [-2,2]²"
-            );
+            assert!(a.iter().all(|v| v.abs() < 2.0), "{toy:?} leaves [-2,2]²");
         }
     }
 

@@ -4,9 +4,9 @@
 
 use crate::target::{cached_in, Target};
 use anyhow::{Context, Result};
+use meg_datasets::MnistKind as Digits;
 use meg_datasets::Split;
 use meg_metrics::classifier::{MnistClassifier, TrainConfig};
-use meg_datasets::MnistKind as Digits;
 use meg_models::data::{labels, pixels};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

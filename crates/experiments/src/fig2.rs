@@ -106,13 +106,19 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         tch::manual_seed(eval_seed as i64);
         let samples = tch::no_grad(|| model.generate(&model.sample_z(n_samples), false))
             .to_device(Device::Cpu);
-        let data = matrix(&ToySampler::new(toy, eval_seed).batch(n_samples as usize), Device::Cpu)?;
+        let data = matrix(
+            &ToySampler::new(toy, eval_seed).batch(n_samples as usize),
+            Device::Cpu,
+        )?;
         let energy = grid_energy(model, grid, opts.device);
         let density = tm::energy_probs(&energy);
         let p_data = match toy.mixture() {
             Some((c, s)) => tm::mixture_cell_probs(&c, s, LO, HI, grid),
             None => tm::histogram_probs(
-                &matrix(&ToySampler::new(toy, eval_seed + 1).batch(kl_samples), Device::Cpu)?,
+                &matrix(
+                    &ToySampler::new(toy, eval_seed + 1).batch(kl_samples),
+                    Device::Cpu,
+                )?,
                 LO,
                 HI,
                 grid,

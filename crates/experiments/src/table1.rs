@@ -101,16 +101,15 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let n = cfg.samples.unwrap_or_else(|| protocol_samples(stacks));
         let key = json!({"samples": n, "seed": eval_seed});
         let model = &trained.model;
-        let (count, freq): (ModeCount, Vec<i64>) =
-            t.cached(run, "modes", &key, || {
-                tch::manual_seed(eval_seed);
-                let x = to_unit(&generate(model, n as i64, batch));
-                let digits = classify_stacks(c, &x, 1000)?;
-                let mut freq = mode_frequencies(&digits)?;
-                let count = ModeCount::from_frequencies(&freq, stacks as usize);
-                freq.sort_unstable_by(|a, b| b.cmp(a));
-                Ok((count, freq))
-            })?;
+        let (count, freq): (ModeCount, Vec<i64>) = t.cached(run, "modes", &key, || {
+            tch::manual_seed(eval_seed);
+            let x = to_unit(&generate(model, n as i64, batch));
+            let digits = classify_stacks(c, &x, 1000)?;
+            let mut freq = mode_frequencies(&digits)?;
+            let count = ModeCount::from_frequencies(&freq, stacks as usize);
+            freq.sort_unstable_by(|a, b| b.cmp(a));
+            Ok((count, freq))
+        })?;
         tch::manual_seed(eval_seed);
         let shown = generate(model, 64, 64);
         body += &format!("### {}\n\n", run.id);

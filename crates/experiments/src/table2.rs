@@ -231,7 +231,9 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let trained = t.train(run, &mut |_, _| {})?;
         if train_stats.is_none() {
             let real = real_images(&run.cfg.data)?;
-            let m = train_images.unwrap_or(real.len() as i64).min(real.len() as i64);
+            let m = train_images
+                .unwrap_or(real.len() as i64)
+                .min(real.len() as i64);
             let x = meg_models::data::to_pm1(&meg_models::data::pixels(&real).narrow(0, 0, m));
             let (feats, logits) = net.features_and_logits(&to_unit(&x), inception_batch)?;
             let stats = match (&net, &run.cfg.data) {

@@ -55,7 +55,8 @@ pub fn list_images(dir: &Path, min: usize) -> Result<Vec<PathBuf>> {
 /// `[3, H, W]` in [0, 1].
 pub fn load_image(path: &Path) -> Result<Tensor> {
     let data = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let rgb = decode_image(&data).with_context(|| format!("{}: cannot decode image", path.display()))?;
+    let rgb =
+        decode_image(&data).with_context(|| format!("{}: cannot decode image", path.display()))?;
     Ok(Tensor::from_slice(&rgb.data)
         .view([rgb.height as i64, rgb.width as i64, 3])
         .permute([2, 0, 1])

@@ -91,5 +91,8 @@ impl ModeCount {
 /// Mode count and KL of digit tuples `[N, k]` (integers 0..=9).
 pub fn count_modes(digits: &Tensor) -> Result<ModeCount> {
     let freq = mode_frequencies(digits)?;
-    Ok(ModeCount::from_frequencies(&freq, digits.size()[1] as usize))
+    Ok(ModeCount::from_frequencies(
+        &freq,
+        digits.size()[1] as usize,
+    ))
 }

@@ -226,7 +226,9 @@ fn cached_statistics_need_a_weight_file() {
     let sd = InceptionFid::synthetic_state_dict();
     let net = InceptionFid::from_state_dict(&sd, Device::Cpu).unwrap();
     assert_eq!(net.weights_id(), "");
-    let err = meg_metrics::fid::cifar10_train_stats(&net, 50).unwrap_err().to_string();
+    let err = meg_metrics::fid::cifar10_train_stats(&net, 50)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("load the network from a file"), "{err}");
 }
 

@@ -18,12 +18,12 @@ use crate::nets::Model;
 use crate::objectives;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use meg_plumbing::seed::splitmix64;
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Tensor};
-use meg_plumbing::seed::splitmix64;
 
 /// File names inside a run directory.
 pub const CONFIG_FILE: &str = "config.yaml";

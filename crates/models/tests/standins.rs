@@ -72,7 +72,10 @@ fn mnist_standin_small_cnn_learns_it() {
     let (all_x, all_y) = (pixels(&train), labels(&train));
     for _ in 0..300 {
         let idx = Tensor::randint(train.len() as i64, [64], (Kind::Int64, Device::Cpu));
-        let (x, y) = (to_pm1(&all_x.index_select(0, &idx)), all_y.index_select(0, &idx));
+        let (x, y) = (
+            to_pm1(&all_x.index_select(0, &idx)),
+            all_y.index_select(0, &idx),
+        );
         opt.backward_step(&net(&x).cross_entropy_for_logits(&y));
     }
     let acc = tch::no_grad(|| {
@@ -86,7 +89,6 @@ fn mnist_standin_small_cnn_learns_it() {
     println!("MNIST stand-in: small CNN test accuracy {acc:.3} after 300 steps");
     assert!(acc > 0.95, "CNN accuracy {acc}");
 }
-
 
 #[test]
 fn mnist_standin_is_learnable_by_a_linear_probe() {

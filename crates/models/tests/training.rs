@@ -171,12 +171,11 @@ fn a_smoke_run_puts_low_energy_on_data() {
     );
     let done = train(&cfg, &quiet(tmp.path())).unwrap();
     tch::manual_seed(0);
-    let data =
-        meg_models::data::matrix(
-            &meg_datasets::toy::ToySampler::new(meg_datasets::toy::Toy::Gaussians8, 99).batch(2000),
-            tch::Device::Cpu,
-        )
-        .unwrap();
+    let data = meg_models::data::matrix(
+        &meg_datasets::toy::ToySampler::new(meg_datasets::toy::Toy::Gaussians8, 99).batch(2000),
+        tch::Device::Cpu,
+    )
+    .unwrap();
     let noise = Tensor::rand([2000, 2], (Kind::Float, Device::Cpu)) * 4.0 - 2.0;
     let (ed, en) = tch::no_grad(|| {
         (

@@ -15,4 +15,6 @@ pub use init::{batch_norm1d, batch_norm2d, conv2d, conv_transpose2d, linear};
 pub mod act;
 pub use act::leaky_relu;
 pub use layout::conv_layout;
-pub use runtime::{parse_device, provenance, reuse_freed_memory, set_threads_from_env, RuntimeInfo};
+pub use runtime::{
+    parse_device, provenance, reuse_freed_memory, set_threads_from_env, RuntimeInfo,
+};

@@ -28,7 +28,10 @@ pub struct GoldenFile {
 impl GoldenFile {
     /// Loads `tests/golden/<name>` from the workspace root.
     pub fn load(name: &str) -> Result<Self> {
-        let path = crate::workspace_root().join("tests").join("golden").join(name);
+        let path = crate::workspace_root()
+            .join("tests")
+            .join("golden")
+            .join(name);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading golden file {}", path.display()))?;
         let f: File = serde_json::from_str(&text)

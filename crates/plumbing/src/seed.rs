@@ -25,11 +25,11 @@ mod tests {
     fn matches_the_reference_generator() {
         // SplitMix64 from state 0 (Vigna's reference: splitmix64.c).
         assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(
-            splitmix64(0x9E37_79B9_7F4A_7C15),
-            0x6E78_9E6A_A1B9_65F4
-        );
+        assert_eq!(splitmix64(0x9E37_79B9_7F4A_7C15), 0x6E78_9E6A_A1B9_65F4);
         let u = splitmix64_uniform(0, 1);
-        assert_eq!(u, (0x6E78_9E6A_A1B9_65F4u64 >> 11) as f64 / (1u64 << 53) as f64);
+        assert_eq!(
+            u,
+            (0x6E78_9E6A_A1B9_65F4u64 >> 11) as f64 / (1u64 << 53) as f64
+        );
     }
 }

@@ -105,7 +105,9 @@ fn table_row(w: &WorkloadReport) -> Vec<String> {
         w.ours_fraction_of_matmul
             .map_or_else(dash, |f| format!("{:.0}%", 100.0 * f)),
         w.target.clone(),
-        w.met.map_or("—", |b| if b { "yes" } else { "**no**" }).to_string(),
+        w.met
+            .map_or("—", |b| if b { "yes" } else { "**no**" })
+            .to_string(),
     ]
 }
 

@@ -1,6 +1,10 @@
 //! The KDD99 stand-in: connection records, as the gzipped CSV.
 
-use super::{ensure, formats::{gzip, write_file}, StandIn, VERSION};
+use super::{
+    ensure,
+    formats::{gzip, write_file},
+    StandIn, VERSION,
+};
 use crate::kdd::{self, kdd99_split, parse_kdd, Kdd99, KddOptions};
 use anyhow::{ensure as check, Result};
 use rand::seq::SliceRandom;

@@ -1,6 +1,10 @@
 //! The CelebA stand-in: cartoon faces, as JPEGs in a zip and the partition list.
 
-use super::{ensure, formats::{write_file, zip_archive}, StandIn, VERSION};
+use super::{
+    ensure,
+    formats::{write_file, zip_archive},
+    StandIn, VERSION,
+};
 use crate::celeba::{build_from_files, PARTITION, ZIP, ZIP_DIR};
 use crate::decode::{encode_jpeg, Rgb};
 use crate::images::ImageSet;
@@ -141,7 +145,10 @@ fn encode_faces(seed: u64, range: std::ops::Range<usize>) -> Result<Vec<(String,
                 width: FACE_W,
                 height: FACE_H,
             };
-            Ok((format!("{ZIP_DIR}/{:06}.jpg", i + 1), encode_jpeg(&face, 90.0)?))
+            Ok((
+                format!("{ZIP_DIR}/{:06}.jpg", i + 1),
+                encode_jpeg(&face, 90.0)?,
+            ))
         })
         .collect()
 }

@@ -60,7 +60,6 @@ pub fn default_root() -> Result<PathBuf> {
     Ok(crate::store::data_root()?.join("synthetic"))
 }
 
-
 /// A synthetic data set: where it lives under a root and how to write it.
 pub trait StandIn {
     /// Folder name under the root: data set, [`VERSION`], sizes and seed.

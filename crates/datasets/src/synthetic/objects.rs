@@ -1,6 +1,10 @@
 //! The CIFAR-10 stand-in: a coloured shape per class, as the binary tar.gz.
 
-use super::{balanced_labels, ensure, formats::{tar_gz, write_file}, normal, to_u8, StandIn, VERSION};
+use super::{
+    balanced_labels, ensure,
+    formats::{tar_gz, write_file},
+    normal, to_u8, StandIn, VERSION,
+};
 use crate::cifar::{self, read_cifar10_archive, ARCHIVE};
 use crate::images::{ImageSet, Split};
 use anyhow::{ensure as check, Result};

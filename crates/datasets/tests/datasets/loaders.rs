@@ -4,9 +4,9 @@ use crate::fixtures::{gzip, idx_bytes, write, write_mnist_dir};
 use flate2::write::GzEncoder;
 use meg_datasets::celeba::{build_from_files, crop_resize, parse_partition};
 use meg_datasets::cifar::{parse_batch, read_cifar10_archive, RECORD};
+use meg_datasets::decode::{encode_jpeg, Rgb};
 use meg_datasets::holdout::holdout_split;
 use meg_datasets::idx::{parse_idx, read_idx, read_idx_images, read_idx_labels};
-use meg_datasets::decode::{encode_jpeg, Rgb};
 use meg_datasets::images::{read_mnist_dir, ImageSet, Split};
 use meg_datasets::kdd::{
     feature_names, kdd99_split, parse_kdd, parse_kdd_reader, KddOptions, Scaling, N_FEATURES,
@@ -111,7 +111,10 @@ fn mnist_folder_loads_with_labels_and_pm1_range() {
     let two = train.select(&[13, 0]);
     assert_eq!(two.labels, [3, 0]);
     assert_eq!(two.images[[0, 0, 5, 5]], 78);
-    assert_eq!(two.images.slice(s![1, .., .., ..]), train.images.slice(s![0, .., .., ..]));
+    assert_eq!(
+        two.images.slice(s![1, .., .., ..]),
+        train.images.slice(s![0, .., .., ..])
+    );
     // Image and label counts must agree.
     write(
         dir.path(),
@@ -394,7 +397,8 @@ fn kdd_protocol_split_scaling_and_mix() {
     // Min-max on the training rows: each non-constant column spans [0, 1].
     let column = |x: &ndarray::Array2<f32>, j: usize| x.column(j).to_vec();
     let lo = |x: &ndarray::Array2<f32>, j| column(x, j).into_iter().fold(f32::INFINITY, f32::min);
-    let hi = |x: &ndarray::Array2<f32>, j| column(x, j).into_iter().fold(f32::NEG_INFINITY, f32::max);
+    let hi =
+        |x: &ndarray::Array2<f32>, j| column(x, j).into_iter().fold(f32::NEG_INFINITY, f32::max);
     let src = 1; // src_bytes
     assert_eq!(lo(&d.train_x, src), 0.0);
     assert_eq!(hi(&d.train_x, src), 1.0);
@@ -501,7 +505,10 @@ fn image_sets_need_a_label_per_image_and_one_shape_to_join() {
     let b = ImageSet::new(Array4::<u8>::zeros((1, 1, 5, 4)), vec![2]).unwrap();
     assert!(ImageSet::concat(&[&a, &b]).is_err());
     let both = ImageSet::concat(&[&a, &a]).unwrap();
-    assert_eq!((both.images.len_of(Axis(0)), both.labels), (4, vec![0, 1, 0, 1]));
+    assert_eq!(
+        (both.images.len_of(Axis(0)), both.labels),
+        (4, vec![0, 1, 0, 1])
+    );
     assert!(a.class_counts(1).is_err() && a.class_counts(2).is_ok());
     assert!(ImageSet::from_pixels(vec![0; 31], [2, 1, 4, 4], vec![0, 0]).is_err());
 }
@@ -530,6 +537,15 @@ fn celeba_crop_resize_matches_torchvision_golden() {
     let (shape, want) = golden.values("output").unwrap();
     assert_eq!(shape, [3, 64, 64]);
     // Pillow's integer arithmetic, reproduced: every byte equal.
-    let differing = ours.iter().zip(&want).filter(|(a, b)| f64::from(**a) != **b).count();
-    assert_eq!(differing, 0, "{differing} of {} bytes differ from torchvision/Pillow", want.len());
+    let differing = ours
+        .iter()
+        .zip(&want)
+        .filter(|(a, b)| f64::from(**a) != **b)
+        .count();
+    assert_eq!(
+        differing,
+        0,
+        "{differing} of {} bytes differ from torchvision/Pillow",
+        want.len()
+    );
 }
