@@ -68,7 +68,12 @@ impl ImageSet {
             bail!("{} images but {} labels", images.shape()[0], labels.len());
         }
         Ok(ImageSet {
-            images: images.as_standard_layout().into_owned(),
+            // Copied only when not already row-major (a loader's array is).
+            images: if images.is_standard_layout() {
+                images
+            } else {
+                images.as_standard_layout().into_owned()
+            },
             labels,
         })
     }

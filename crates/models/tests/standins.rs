@@ -10,6 +10,16 @@ use ndarray::Array4;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+/// The share of `set`'s images whose largest logit is their label.
+fn accuracy(logits: &Tensor, set: &ImageSet) -> f64 {
+    logits
+        .argmax(1, false)
+        .eq_tensor(&labels(set))
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[])
+}
+
 /// Test accuracy of a softmax regression on [-1, 1] pixels average-pooled
 /// by `pool`, zero-initialized and trained full-batch with Adam
 /// (deterministic).
@@ -28,14 +38,7 @@ fn linear_probe(train: &ImageSet, test: &ImageSet, pool: i64, steps: usize) -> f
         let loss = (x.matmul(&w) + &b).cross_entropy_for_logits(&labels(train));
         opt.backward_step(&loss);
     }
-    tch::no_grad(|| {
-        (xt.matmul(&w) + &b)
-            .argmax(1, false)
-            .eq_tensor(&labels(&test))
-            .to_kind(Kind::Float)
-            .mean(Kind::Float)
-            .double_value(&[])
-    })
+    tch::no_grad(|| accuracy(&(xt.matmul(&w) + &b), test))
 }
 
 /// The protocol's classifier shape (two 5x5 convolutions, two linear
@@ -78,14 +81,7 @@ fn mnist_standin_small_cnn_learns_it() {
         );
         opt.backward_step(&net(&x).cross_entropy_for_logits(&y));
     }
-    let acc = tch::no_grad(|| {
-        net(&float_pm1(&test, Device::Cpu))
-            .argmax(1, false)
-            .eq_tensor(&labels(&test))
-            .to_kind(Kind::Float)
-            .mean(Kind::Float)
-            .double_value(&[])
-    });
+    let acc = tch::no_grad(|| accuracy(&net(&float_pm1(&test, Device::Cpu)), &test));
     println!("MNIST stand-in: small CNN test accuracy {acc:.3} after 300 steps");
     assert!(acc > 0.95, "CNN accuracy {acc}");
 }
