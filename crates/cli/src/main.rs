@@ -7,6 +7,7 @@ mod eval;
 mod fid;
 mod hashes;
 mod is;
+mod oom;
 mod reproduce;
 mod sample;
 mod train;
@@ -49,7 +50,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = oom::guard(|| match cli.command {
         Command::Doctor(a) => doctor::run(a),
         Command::Data(a) => data::run(a),
         Command::Train(a) => train::run(a),
@@ -60,7 +61,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::run(a),
         Command::TrainClassifier(a) => classifier::run(a),
         Command::Hashes(a) => hashes::run(a),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

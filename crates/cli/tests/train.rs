@@ -322,3 +322,137 @@ fn bad_config_names_the_file_and_field() {
     assert!(!o.status.success());
     assert!(err.contains("bad.yaml") && err.contains("lambda"), "{err}");
 }
+
+/// `meg sample` streams its output: many samples (more than one chunk) come
+/// out the same in CSV and safetensors, and an output no disk can hold is
+/// refused before anything is written.
+#[test]
+fn samples_stream_to_csv_and_safetensors_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("run.yaml");
+    std::fs::write(&cfg, run_yaml("s", 16, "8gaussians", 2, 1, 1, 1)).unwrap();
+    let out = tmp.path().join("run");
+    let st = meg().args(train_args(&cfg, &out, &[])).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let sample = |n: &str, file: &Path| {
+        meg()
+            .args([
+                "sample",
+                out.to_str().unwrap(),
+                "--device",
+                "cpu",
+                "--seed",
+                "5",
+                "-n",
+                n,
+                "--out",
+            ])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let n = 70_000;
+    let (csv, st) = (tmp.path().join("s.csv"), tmp.path().join("s.safetensors"));
+    for f in [&csv, &st] {
+        let o = sample(&n.to_string(), f);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let rows: Vec<Vec<f32>> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
+        .collect();
+    let t = tch::Tensor::read_safetensors(&st).unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].0, "samples");
+    assert_eq!(t[0].1.size(), [n, 2]);
+    let flat: Vec<f32> = Vec::try_from(t[0].1.reshape([-1])).unwrap();
+    assert_eq!(rows.len() as i64, n);
+    assert!(rows.iter().all(|r| r.len() == 2));
+    // f32's Display round-trips: the two files hold the same numbers.
+    assert_eq!(rows.concat(), flat);
+    // The chunks are not copies of one another.
+    assert_ne!(rows[0], rows[65_536]);
+
+    let huge = tmp.path().join("huge.csv");
+    let o = sample("4000000000000000000", &huge);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("needs at least") && err.contains("the disk of"),
+        "{err}"
+    );
+    assert!(!huge.exists());
+}
+
+/// A model or batch too large for the machine is refused before anything is
+/// allocated, naming the setting, and leaves no half-made run behind.
+#[test]
+fn oversized_runs_are_refused_with_the_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (yaml, setting) in [
+        (
+            run_yaml("w", 1_000_000_000, "8gaussians", 10, 1, 1, 1)
+                .replace("batch_size: 1000000000", "batch_size: 8"),
+            "`model.width`",
+        ),
+        (
+            run_yaml("b", 16, "8gaussians", 10, 1, 1, 1)
+                .replace("batch_size: 16", "batch_size: 100000000000"),
+            "`batch_size`",
+        ),
+    ] {
+        let cfg = tmp.path().join("run.yaml");
+        std::fs::write(&cfg, yaml).unwrap();
+        let out = tmp.path().join("run");
+        let o = meg().args(train_args(&cfg, &out, &[])).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("needs at least") && err.contains(setting),
+            "{err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != ".meg.lock")
+            .collect();
+        assert!(left.is_empty(), "a refused run left {left:?}");
+    }
+}
+
+/// A new run that fails before its first checkpoint (here it diverges) leaves
+/// no config.yaml or metrics.csv that would pass for a run.
+#[test]
+fn a_new_run_that_fails_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("run.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}lr: 10000\n",
+            run_yaml("d", 16, "8gaussians", 100, 1, 1, 1000)
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let o = meg().args(train_args(&cfg, &out, &[])).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("training stopped") && err.contains("no checkpoint had been written yet"),
+        "{err}"
+    );
+    for f in [
+        "config.yaml",
+        "metrics.csv",
+        "checkpoint.safetensors",
+        "run.json",
+    ] {
+        assert!(!out.join(f).exists(), "{f} left behind");
+    }
+}

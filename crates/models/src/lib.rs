@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod mcmc;
+pub mod memory;
 pub mod nets;
 pub mod objectives;
 pub mod train;

@@ -141,8 +141,28 @@ pub fn train_with(
         }
     }
     meg_plumbing::io::remove_stale_temporaries(dir)?;
+    crate::memory::ensure_fits(cfg, opts.device)?;
+    let fresh = !ckpt_path.exists();
     meg_plumbing::io::write_atomic(&config_path, cfg.to_yaml().as_bytes())?;
+    let result = train_locked(cfg, opts, after_iteration);
+    if result.is_err() && fresh && !ckpt_path.exists() {
+        // A new run that failed before its first checkpoint leaves nothing
+        // that looks like a run (the error says what happened and where).
+        for f in [METRICS_FILE, CONFIG_FILE] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+    }
+    result
+}
 
+/// [`train_with`] once the run directory is locked and its config written.
+fn train_locked(
+    cfg: &RunConfig,
+    opts: &TrainOptions,
+    after_iteration: &mut dyn FnMut(u64, &Model),
+) -> Result<Trained> {
+    let dir = &opts.out_dir;
+    let ckpt_path = dir.join(checkpoint::FILE);
     tch::manual_seed(cfg.seed as i64);
     let mut model = Model::new(&cfg.model, opts.device);
     let mut opt_e = Adam::new(model.parameters("E"), cfg.lr, cfg.betas);

@@ -13,6 +13,7 @@ pub mod io;
 pub mod libtorch;
 pub mod markdown;
 pub mod provenance;
+pub mod resources;
 pub mod seed;
 mod workspace;
 

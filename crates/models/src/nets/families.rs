@@ -8,6 +8,7 @@
 use super::conv::{ConvEncoder, ConvGenerator, ConvInit, ConvStatistics, Seq, SeqBuilder};
 use super::mlp::{Act, ConcatStatistics, Mlp};
 use super::traits::{EnergyNet, StatisticsNet};
+use crate::config::ModelConfig;
 use tch::nn::{self, ModuleT};
 
 /// E, G and T of one model.
@@ -181,4 +182,115 @@ pub(super) fn celeba(s: &Stores, dim: i64, z_dim: i64) -> Nets {
     let trunk = |path: nn::Path| strided_trunk(path, init, &chans);
     let g = upsampling_generator(s, init, z_dim, &[dim, dim, dim / 2, dim / 4, dim / 8]);
     conv_nets(s, &trunk, 4 * 4 * dim, g, (z_dim, dim, 0.1))
+}
+
+/// The number of values E, G and T of `config` hold (weights, biases and
+/// BatchNorm's running statistics), counted from the layers above without
+/// allocating anything: what [`crate::memory`] weighs before a model is built.
+/// A test checks it against every family's real variable stores.
+pub(crate) fn value_count(config: &ModelConfig) -> u128 {
+    let linear = |i: u128, o: u128| i * o + o;
+    let mlp = |dims: &[u128]| -> u128 { dims.windows(2).map(|w| linear(w[0], w[1])).sum() };
+    // Conv and transposed conv: weight i·o·k² and bias o; BatchNorm: weight,
+    // bias, running mean and variance.
+    let conv = |i: u128, o: u128, k: u128| i * o * k * k + o;
+    let bn = |c: u128| 4 * c;
+    // T's head on the trunk's features: Linear(f, z), concat z, Linear(2z, d), Linear(d, 1).
+    let head = |f: u128, z: u128, d: u128| linear(f, z) + linear(2 * z, d) + linear(d, 1);
+    let u = |v: i64| v.max(0) as u128;
+    match *config {
+        ModelConfig::Toy {
+            width,
+            z_dim,
+            hidden,
+        } => {
+            let (w, z, h) = (u(width), u(z_dim), hidden as u128);
+            // dims [i, w × h, o]: Linear(i, w), (h - 1) × Linear(w, w), Linear(w, o).
+            let net =
+                |i: u128, o: u128| linear(i, w) + h.saturating_sub(1) * linear(w, w) + linear(w, o);
+            net(2, 1) + net(z, 2) + net(2 + z, 1)
+        }
+        ModelConfig::Kdd { z_dim, x_dim } => {
+            let (z, x) = (u(z_dim), u(x_dim));
+            mlp(&[x, 256, 128, 128, 1]) + mlp(&[z, 64, 128, x]) + mlp(&[x + z, 256, 128, 128, 1])
+        }
+        ModelConfig::Mnist {
+            dim,
+            z_dim,
+            channels,
+        } => {
+            let (d, z, c) = (u(dim), u(z_dim), u(channels));
+            let chans = [c, d / 8, d / 4, d / 2, d];
+            let trunk: u128 = chans.windows(2).map(|w| conv(w[0], w[1], 5)).sum();
+            let g = linear(z, 4 * d)
+                + bn(d)
+                + [(d, d / 2), (d / 2, d / 4), (d / 4, d / 8)]
+                    .iter()
+                    .map(|&(i, o)| conv(i, o, 5) + bn(o))
+                    .sum::<u128>()
+                + conv(d / 8, c, 5);
+            (trunk + linear(4 * d, 1)) + g + (trunk + head(4 * d, z, d))
+        }
+        ModelConfig::Cifar { dim, z_dim } | ModelConfig::Celeba { dim, z_dim } => {
+            let (d, z) = (u(dim), u(z_dim));
+            let celeba = matches!(config, ModelConfig::Celeba { .. });
+            let mut chans = vec![3, d / 8, d / 8, d / 4, d / 4, d / 2, d / 2, d];
+            let mut up = vec![d, d / 2, d / 4, d / 8];
+            if celeba {
+                chans.extend([d, d]);
+                up.insert(0, d);
+            }
+            let trunk: u128 = chans
+                .windows(2)
+                .enumerate()
+                .map(|(k, w)| conv(w[0], w[1], if k % 2 == 0 { 3 } else { 4 }))
+                .sum();
+            let g = linear(z, 16 * up[0])
+                + up.windows(2)
+                    .map(|w| conv(w[0], w[1], 4) + bn(w[1]))
+                    .sum::<u128>()
+                + conv(up[up.len() - 1], 3, 3);
+            (trunk + linear(16 * d, 1)) + g + (trunk + head(16 * d, z, d))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::Model;
+    use tch::Device;
+
+    #[test]
+    fn value_count_is_what_the_built_nets_hold() {
+        let configs = [
+            ModelConfig::Toy {
+                width: 7,
+                z_dim: 3,
+                hidden: 1,
+            },
+            ModelConfig::Toy {
+                width: 5,
+                z_dim: 2,
+                hidden: 4,
+            },
+            ModelConfig::Kdd { z_dim: 5, x_dim: 9 },
+            ModelConfig::Mnist {
+                dim: 16,
+                z_dim: 5,
+                channels: 3,
+            },
+            ModelConfig::Cifar { dim: 24, z_dim: 4 },
+            ModelConfig::Celeba { dim: 16, z_dim: 3 },
+        ];
+        for config in configs {
+            let model = Model::new(&config, Device::Cpu);
+            let held: i64 = model
+                .named_variables()
+                .iter()
+                .map(|(_, v)| v.numel() as i64)
+                .sum();
+            assert_eq!(value_count(&config), held as u128, "{config:?}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 mod conv;
 mod families;
+pub(crate) use families::value_count;
 mod layers;
 mod mlp;
 mod step;
