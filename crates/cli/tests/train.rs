@@ -456,3 +456,35 @@ fn a_new_run_that_fails_leaves_nothing_behind() {
         assert!(!out.join(f).exists(), "{f} left behind");
     }
 }
+
+/// A metrics row that cannot be written (here the file-size limit, as a full
+/// disk would) stops training with an error that names metrics.csv.
+#[test]
+fn a_failed_metrics_append_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("run.yaml");
+    std::fs::write(
+        &cfg,
+        run_yaml("full", 8, "8gaussians", 100_000, 1, 1, 100_000),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    // 4 KiB per file; SIGXFSZ ignored, so that the write fails with EFBIG
+    // instead of killing the process.
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 4; exec \"$@\"")
+        .arg("bash")
+        .arg(env!("CARGO_BIN_EXE_meg"))
+        .args(train_args(&cfg, &out, &[]))
+        .env("MEG_THREADS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("to {}", out.join("metrics.csv").display()))
+            && err.contains("File too large"),
+        "{err}"
+    );
+}

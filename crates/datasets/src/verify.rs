@@ -105,7 +105,20 @@ pub fn check_file(spec: &FileSpec, path: &Path, recorded: Option<&str>) -> Resul
             }
         }
     }
-    let (mut expected, actual) = describe(spec, &d, recorded);
+    let (mut expected, mut actual) = describe(spec, &d, recorded);
+    if let Some(c) = spec
+        .content
+        .as_ref()
+        .filter(|c| c.sha256 == d.sha256 && c.size == d.len)
+    {
+        actual.push_str(&format!(
+            ": not {} but the uncompressed content itself (its sha256 is the pinned \
+             content's): give the compressed file, or compress this one (`gzip -k`)",
+            match c.compression {
+                crate::manifest::Compression::Gzip => "gzip",
+            }
+        ));
+    }
     if let Some(c) = &spec.content {
         expected.push_str(&format!(
             " (or gzip content sha256 {}, {} bytes)",

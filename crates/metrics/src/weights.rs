@@ -89,6 +89,26 @@ fn is_safetensors(path: &Path) -> Result<bool> {
     }
 }
 
+/// Fails unless `path` starts as `torch.save` writes: a zip archive (its
+/// default since PyTorch 1.6) or a pickle (the legacy format, protocol 2+).
+fn check_torch_format(path: &Path) -> Result<()> {
+    let mut head = [0u8; 4];
+    let mut f = std::fs::File::open(path)
+        .with_context(|| format!("opening weights file {}", path.display()))?;
+    let n = f.read(&mut head)?;
+    let zip = n == 4 && head == *b"PK\x03\x04";
+    let pickle = n >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1]);
+    if !(zip || pickle) {
+        bail!(
+            "weights file {} is neither safetensors nor a PyTorch state dict (torch.save's zip \
+             or pickle format); it starts with bytes {:02x?}",
+            path.display(),
+            &head[..n]
+        );
+    }
+    Ok(())
+}
+
 /// The cached safetensors conversion of the pickled state dict `path`, made now
 /// if absent.
 pub fn converted(path: &Path, cache: &Path) -> Result<PathBuf> {
@@ -97,6 +117,7 @@ pub fn converted(path: &Path, cache: &Path) -> Result<PathBuf> {
     if out.exists() {
         return Ok(out);
     }
+    check_torch_format(path)?;
     let python = find_python();
     meg_plumbing::io::write_atomic_with(&out, |tmp| {
         let run = Command::new(&python)
@@ -107,12 +128,21 @@ pub fn converted(path: &Path, cache: &Path) -> Result<PathBuf> {
             .output()
             .with_context(|| format!("running {}", python.display()))?;
         if !run.status.success() {
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            if stderr.contains("No module named 'torch'") {
+                bail!(
+                    "converting {} to safetensors needs a Python with torch, and {} has none: \
+                     set MEG_PYTHON, or convert the file to .safetensors yourself",
+                    path.display(),
+                    python.display()
+                );
+            }
+            // torch's own reason is the last line of its traceback.
+            let reason = stderr.trim().lines().last().unwrap_or("no message");
             bail!(
-                "converting {} to safetensors with {} failed (it needs a Python with torch; \
-                 set MEG_PYTHON, or convert the file to .safetensors yourself):\n{}",
-                path.display(),
+                "torch ({}) could not read {} as a state dict: {reason}",
                 python.display(),
-                String::from_utf8_lossy(&run.stderr).trim()
+                path.display()
             );
         }
         Ok(())

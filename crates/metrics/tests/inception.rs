@@ -218,7 +218,21 @@ fn pickled_state_dict_is_converted_once_and_cached() {
     let junk = dir.path().join("junk.pth");
     std::fs::write(&junk, b"definitely not a pickle").unwrap();
     let err = format!("{:#}", load_state_dict(&junk, &cache).unwrap_err());
-    assert!(err.contains("junk.pth"), "{err}");
+    assert!(
+        err.contains("junk.pth") && err.contains("is neither safetensors nor a PyTorch state dict"),
+        "{err}"
+    );
+    // A torch.save zip cut short: torch (which is there) says why, and the
+    // error does not blame a missing torch.
+    let cut = dir.path().join("cut.pth");
+    std::fs::write(&cut, &std::fs::read(&pth).unwrap()[..200]).unwrap();
+    let err = format!("{:#}", load_state_dict(&cut, &cache).unwrap_err());
+    assert!(
+        err.contains("could not read")
+            && err.contains("cut.pth")
+            && !err.contains("needs a Python"),
+        "{err}"
+    );
 }
 
 #[test]

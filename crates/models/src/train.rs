@@ -256,9 +256,17 @@ fn train_locked(
                 csv,
                 "{},{},{},{},{},{:.3}",
                 last.iteration, last.e_real, last.e_fake, last.penalty, last.mi_loss, last.seconds
-            )?;
-            meg_plumbing::fault::point("metrics-row-unflushed");
-            csv.flush()?;
+            )
+            .and_then(|()| {
+                meg_plumbing::fault::point("metrics-row-unflushed");
+                csv.flush()
+            })
+            .with_context(|| {
+                format!(
+                    "appending iteration {it} to {} (the last checkpoint is kept; --resume continues from it)",
+                    metrics_path.display()
+                )
+            })?;
             let msg = format!(
                 "E(real) {:.4}  E(fake) {:.4}  pen {:.4}  MI {:.4}",
                 last.e_real, last.e_fake, last.penalty, last.mi_loss

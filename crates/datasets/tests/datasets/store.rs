@@ -199,6 +199,16 @@ fn recompressed_copy_matches_by_content() {
         FileStatus::Corrupt { expected, .. } => assert!(expected.contains(&csha), "{expected}"),
         s => panic!("expected CORRUPT, got {s}"),
     }
+    // The uncompressed content under the .gz name: corrupt, and the status
+    // says that it is the content, not gzip.
+    write(&store.dir(&m), "x.gz", &content);
+    match store.check(&m, &m.files[0]).unwrap() {
+        FileStatus::Corrupt { actual, .. } => assert!(
+            actual.contains("not gzip but the uncompressed content itself"),
+            "{actual}"
+        ),
+        s => panic!("expected CORRUPT, got {s}"),
+    }
     // A truncated gzip is corrupt, not an error.
     write(
         &store.dir(&m),
