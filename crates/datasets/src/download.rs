@@ -8,8 +8,9 @@
 //! mirror's failure. The HTTP client has a connect timeout, TCP keep-alive
 //! and a stall timeout (the response headers, and every read of the body,
 //! must come within it; reqwest's blocking `timeout` is per operation, so a
-//! large file that keeps arriving is never cut). A stalled mirror is retried
-//! (resuming from the `.part`) before the next one is tried.
+//! large file that keeps arriving is never cut). A mirror whose body stalled
+//! is retried (resuming from the `.part`) before the next one is tried; a
+//! host that sent no response at all is not asked again by this downloader.
 
 use crate::hash::{hash_file, Digests, Hasher};
 use crate::manifest::FileSpec;
@@ -57,12 +58,20 @@ pub struct Downloader {
     progress: bool,
     stall_timeout: Duration,
     stall_retries: u32,
+    /// Hosts that sent no response within the stall timeout: their other
+    /// mirrors are skipped (through a silent proxy every file would wait
+    /// out every mirror otherwise).
+    silent_hosts: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 /// Marks an attempt that ended because the server sent nothing for the
-/// stall timeout (retried, unlike other failures).
-#[derive(Debug)]
-struct Stalled;
+/// stall timeout: `Silent` before any response (the mirror's host is not
+/// asked again), `Body` in the middle of the body (retried from the `.part`).
+#[derive(Debug, PartialEq, Eq)]
+enum Stalled {
+    Silent,
+    Body,
+}
 
 impl std::fmt::Display for Stalled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +80,18 @@ impl std::fmt::Display for Stalled {
 }
 
 impl std::error::Error for Stalled {}
+
+/// `host:port` of a URL (the URL itself when it does not parse).
+fn host_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}:{}",
+            u.host_str().unwrap_or(""),
+            u.port_or_known_default().unwrap_or(0)
+        ),
+        Err(_) => url.to_string(),
+    }
+}
 
 /// Whether an I/O error of a body read is reqwest's per-read timeout.
 fn is_read_timeout(e: &std::io::Error) -> bool {
@@ -96,6 +117,7 @@ impl Downloader {
             progress: opts.progress,
             stall_timeout: opts.stall_timeout,
             stall_retries: opts.stall_retries,
+            silent_hosts: Default::default(),
         })
     }
 
@@ -110,15 +132,31 @@ impl Downloader {
             failures.push("no mirror listed".to_string());
         }
         for url in &spec.urls {
+            let host = host_of(url);
+            if self.silent_hosts.borrow().contains(&host) {
+                failures.push(format!(
+                    "{url}: skipped: {host} sent no response within {} s earlier",
+                    self.stall_timeout.as_secs_f64()
+                ));
+                continue;
+            }
             let mut attempt = 0;
             let tried = loop {
                 match self.try_url(url, spec, &part) {
-                    Err(e) if e.is::<Stalled>() && attempt < self.stall_retries => {
+                    Err(e)
+                        if e.downcast_ref() == Some(&Stalled::Body)
+                            && attempt < self.stall_retries =>
+                    {
                         attempt += 1;
                         eprintln!(
                             "{url}: {e:#}; retrying ({attempt} of {})",
                             self.stall_retries
                         );
+                    }
+                    Err(e) if e.downcast_ref() == Some(&Stalled::Silent) => {
+                        eprintln!("{url}: {e:#}; trying the next mirror");
+                        self.silent_hosts.borrow_mut().insert(host);
+                        break Err(e);
                     }
                     other => break other,
                 }
@@ -171,7 +209,7 @@ impl Downloader {
         // The URL is already in the message that lists mirrors.
         let resp = req.send().map_err(|e| {
             if e.is_timeout() {
-                anyhow::Error::new(Stalled).context(format!(
+                anyhow::Error::new(Stalled::Silent).context(format!(
                     "no response within {} s",
                     self.stall_timeout.as_secs_f64()
                 ))
@@ -240,7 +278,7 @@ impl Downloader {
                 Err(e) if is_read_timeout(&e) => {
                     bar.abandon();
                     file.flush().ok();
-                    return Err(anyhow::Error::new(Stalled).context(format!(
+                    return Err(anyhow::Error::new(Stalled::Body).context(format!(
                         "no data for {} s after {} bytes{}; kept them in {} to resume",
                         self.stall_timeout.as_secs_f64(),
                         hasher.len(),

@@ -273,10 +273,38 @@ fn a_server_that_never_answers_is_a_clear_error_not_a_hang() {
         msg.contains(&srv.url("/silent.bin")) && msg.contains("no response within 1 s"),
         "{msg}"
     );
-    // One attempt and one retry, each cut after the 1 s stall timeout.
-    assert_eq!(srv.log().len(), 2);
+    // One attempt, cut after the 1 s stall timeout: a server that never
+    // answered is not asked again.
+    assert_eq!(srv.log().len(), 1);
     assert!(t0.elapsed() < std::time::Duration::from_secs(30));
     assert!(!dir.path().join("silent.bin").exists());
+}
+
+/// A host that sent nothing is skipped for the next files (a silent proxy
+/// would otherwise cost every file the stall timeout at every mirror).
+#[test]
+fn a_silent_host_is_not_asked_again_for_other_files() {
+    let body = bytes(1000, 9);
+    let srv = Server::start(vec![
+        ("/a.bin", body.clone(), Behaviour::Stall),
+        ("/b.bin", body.clone(), Behaviour::Stall),
+    ]);
+    let m = manifest(
+        "dl-silent-host",
+        &[
+            file_yaml("a.bin", &body, &[srv.url("/a.bin")]),
+            file_yaml("b.bin", &body, &[srv.url("/b.bin")]),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dl = impatient();
+    assert!(dl.fetch_file(&m.files[0], dir.path()).is_err());
+    let msg = format!("{:#}", dl.fetch_file(&m.files[1], dir.path()).unwrap_err());
+    assert!(
+        msg.contains(&srv.url("/b.bin")) && msg.contains("skipped"),
+        "{msg}"
+    );
+    assert_eq!(srv.log().len(), 1, "{:?}", srv.log());
 }
 
 #[test]
