@@ -1,7 +1,10 @@
 """Golden values for crates/models/tests/nets.rs: E, G and T of every model family,
-built with the authors' classes (github.com/ritheshkumar95/energy_based_generative_models
-at b4a8d82, networks/{mnist,cifar,celeba,kdd}.py, copied below with the layer code
-unchanged; only KDD's 121 features became a parameter).
+as built by meg_nets.py (the nets written here from the architecture of the paper's
+models as the authors define it, github.com/ritheshkumar95/energy_based_generative_models
+at b4a8d82, networks/{mnist,cifar,celeba,kdd}.py: layer types, shapes, order, init and
+state-dict names; KDD's 121 features are a parameter). No code of the authors' is
+part of this repository; their own code is used only from a checkout given at run
+time (`--reference DIR`).
 
 For each family at a small size, on a fixed batch: E(x), T(x, z), G(z) in train mode
 (batch statistics) then in eval mode (running statistics, after the train-mode pass
@@ -20,318 +23,18 @@ prefixed E./G./T.; PyTorch's num_batches_tracked is not used at momentum 0.1 and
 no counterpart). KDD's ~200k weights are not stored: both sides fill them from
 `pattern` below. Inputs x come from `pattern` too. Outputs are rounded to 8
 significant digits, and image-shaped ones (G(z), grad_x) stored after 4x4 average
-pooling, which every pixel enters, to keep this file small.
+pooling, which every pixel enters, to keep this file small. The random draws (the
+nets' initialization, then the redraws above) follow torch.manual_seed below, so the
+nets must be built in the same order, layer for layer, for this file to stay the same.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from common import dump
+from meg_nets import build
 
 torch.manual_seed(20190123)
-
-
-# ---- networks/mnist.py -------------------------------------------------------------
-def weights_init(m):
-    classname = m.__class__.__name__
-    if classname.find("Conv") != -1:
-        m.weight.data.normal_(0.0, 0.02)
-    elif classname.find("BatchNorm") != -1:
-        m.weight.data.normal_(1.0, 0.02)
-        m.bias.data.fill_(0)
-
-
-class MnistGenerator(nn.Module):
-    def __init__(self, input_dim=1, z_dim=128, dim=512):
-        super().__init__()
-        self.expand = nn.Linear(z_dim, 2 * 2 * dim)
-        self.main = nn.Sequential(
-            nn.BatchNorm2d(dim),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim, dim // 2, 5, 2, 2, output_padding=1),
-            nn.BatchNorm2d(dim // 2),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 2, dim // 4, 5, 2, 2),
-            nn.BatchNorm2d(dim // 4),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 4, dim // 8, 5, 2, 2, output_padding=1),
-            nn.BatchNorm2d(dim // 8),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 8, input_dim, 5, 2, 2, output_padding=1),
-            nn.Tanh(),
-        )
-        self.apply(weights_init)
-
-    def forward(self, z):
-        x = self.expand(z).view(z.size(0), -1, 2, 2)
-        return self.main(x)
-
-
-class MnistEnergyModel(nn.Module):
-    def __init__(self, input_dim=1, dim=512):
-        super().__init__()
-        self.expand = nn.Linear(2 * 2 * dim, 1)
-        self.main = nn.Sequential(
-            nn.Conv2d(input_dim, dim // 8, 5, 2, 2),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(dim // 8, dim // 4, 5, 2, 2),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(dim // 4, dim // 2, 5, 2, 2),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(dim // 2, dim, 5, 2, 2),
-            nn.LeakyReLU(0.2, inplace=True),
-        )
-        self.apply(weights_init)
-
-    def forward(self, x):
-        out = self.main(x).view(x.size(0), -1)
-        return self.expand(out).squeeze(-1)
-
-
-class MnistStatisticsNetwork(nn.Module):
-    def __init__(self, input_dim=1, z_dim=128, dim=512):
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Conv2d(input_dim, dim // 8, 5, 2, 2),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(dim // 8, dim // 4, 5, 2, 2),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(dim // 4, dim // 2, 5, 2, 2),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(dim // 2, dim, 5, 2, 2),
-            nn.LeakyReLU(0.2, inplace=True),
-        )
-        self.expand = nn.Linear(2 * 2 * dim, z_dim)
-        self.classify = nn.Sequential(
-            nn.Linear(z_dim * 2, dim),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(dim, 1),
-        )
-        self.apply(weights_init)
-
-    def forward(self, x, z):
-        out = self.main(x).view(x.size(0), -1)
-        out = self.expand(out)
-        out = torch.cat([out, z], -1)
-        return self.classify(out).squeeze(-1)
-
-
-# ---- networks/cifar.py (same weights_init) ------------------------------------------
-class CifarGenerator(nn.Module):
-    def __init__(self, z_dim=128, dim=512):
-        super().__init__()
-        self.expand = nn.Linear(z_dim, 4 * 4 * dim)
-        self.main = nn.Sequential(
-            nn.ConvTranspose2d(dim, dim // 2, 4, 2, 1),
-            nn.BatchNorm2d(dim // 2),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 2, dim // 4, 4, 2, 1),
-            nn.BatchNorm2d(dim // 4),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 4, dim // 8, 4, 2, 1),
-            nn.BatchNorm2d(dim // 8),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 8, 3, 3, 1, 1),
-            nn.Tanh(),
-        )
-        self.apply(weights_init)
-
-    def forward(self, z):
-        out = self.expand(z).view(z.size(0), -1, 4, 4)
-        return self.main(out)
-
-
-def cifar_trunk(dim):
-    return nn.Sequential(
-        nn.Conv2d(3, dim // 8, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 8, dim // 8, 4, 2, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 8, dim // 4, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 4, dim // 4, 4, 2, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 4, dim // 2, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 2, dim // 2, 4, 2, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 2, dim, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-    )
-
-
-class CifarEnergyModel(nn.Module):
-    def __init__(self, dim=512):
-        super().__init__()
-        self.main = cifar_trunk(dim)
-        self.expand = nn.Linear(4 * 4 * dim, 1)
-        self.apply(weights_init)
-
-    def forward(self, x):
-        out = self.main(x).view(x.size(0), -1)
-        return self.expand(out).squeeze(-1)
-
-
-class CifarStatisticsNetwork(nn.Module):
-    def __init__(self, z_dim=128, dim=512):
-        super().__init__()
-        self.main = cifar_trunk(dim)
-        self.expand = nn.Linear(4 * 4 * dim, z_dim)
-        self.classify = nn.Sequential(
-            nn.Linear(2 * z_dim, dim),
-            nn.LeakyReLU(0.1, inplace=True),
-            nn.Linear(dim, 1),
-        )
-        self.apply(weights_init)
-
-    def forward(self, x, z):
-        out = self.main(x).view(x.size(0), -1)
-        out = self.expand(out)
-        out = torch.cat([out, z], -1)
-        return self.classify(out).squeeze(-1)
-
-
-# ---- networks/celeba.py (no weights_init) ------------------------------------------
-class CelebaGenerator(nn.Module):
-    def __init__(self, z_dim=128, dim=512):
-        super().__init__()
-        self.expand = nn.Linear(z_dim, 4 * 4 * dim)
-        self.main = nn.Sequential(
-            nn.ConvTranspose2d(dim, dim, 4, 2, 1),
-            nn.BatchNorm2d(dim),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim, dim // 2, 4, 2, 1),
-            nn.BatchNorm2d(dim // 2),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 2, dim // 4, 4, 2, 1),
-            nn.BatchNorm2d(dim // 4),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 4, dim // 8, 4, 2, 1),
-            nn.BatchNorm2d(dim // 8),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(dim // 8, 3, 3, 1, 1),
-            nn.Tanh(),
-        )
-
-    def forward(self, z):
-        out = self.expand(z).view(z.size(0), -1, 4, 4)
-        return self.main(out)
-
-
-def celeba_trunk(dim):
-    return nn.Sequential(
-        nn.Conv2d(3, dim // 8, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 8, dim // 8, 4, 2, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 8, dim // 4, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 4, dim // 4, 4, 2, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 4, dim // 2, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 2, dim // 2, 4, 2, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim // 2, dim, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim, dim, 4, 2, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-        nn.Conv2d(dim, dim, 3, 1, 1),
-        nn.LeakyReLU(0.1, inplace=True),
-    )
-
-
-class CelebaEnergyModel(nn.Module):
-    def __init__(self, dim=512):
-        super().__init__()
-        self.main = celeba_trunk(dim)
-        self.expand = nn.Linear(4 * 4 * dim, 1)
-
-    def forward(self, x):
-        out = self.main(x).view(x.size(0), -1)
-        return self.expand(out).squeeze(-1)
-
-
-class CelebaStatisticsNetwork(nn.Module):
-    def __init__(self, z_dim=128, dim=512):
-        super().__init__()
-        self.main = celeba_trunk(dim)
-        self.expand = nn.Linear(4 * 4 * dim, z_dim)
-        self.classify = nn.Sequential(
-            nn.Linear(2 * z_dim, dim),
-            nn.LeakyReLU(0.1, inplace=True),
-            nn.Linear(dim, 1),
-        )
-
-    def forward(self, x, z):
-        out = self.main(x).view(x.size(0), -1)
-        out = self.expand(out)
-        out = torch.cat([out, z], -1)
-        return self.classify(out).squeeze(-1)
-
-
-# ---- networks/kdd.py (121 -> x_dim) -------------------------------------------------
-class KddGenerator(nn.Module):
-    def __init__(self, z_dim, x_dim=121):
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Linear(z_dim, 64),
-            nn.ReLU(True),
-            nn.Linear(64, 128),
-            nn.ReLU(True),
-            nn.Linear(128, x_dim),
-        )
-
-    def forward(self, z):
-        return self.main(z)
-
-
-class KddEnergyModel(nn.Module):
-    def __init__(self, x_dim=121):
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Linear(x_dim, 256),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(256, 128),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(128, 128),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(128, 1),
-        )
-
-    def forward(self, x):
-        return self.main(x).squeeze(-1)
-
-
-class KddStatisticsNetwork(nn.Module):
-    def __init__(self, z_dim, x_dim=121):
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Linear(x_dim + z_dim, 256),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(256, 128),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(128, 128),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(128, 1),
-        )
-
-    def forward(self, x, z):
-        x = torch.cat([x, z], -1)
-        return self.main(x).squeeze(-1)
-
-
-# ---- the families -------------------------------------------------------------------
-def build(family, dim, z_dim, channels=3, x_dim=121):
-    """(E, G, T) as the authors' training scripts build them."""
-    if family == "mnist":
-        return (MnistEnergyModel(channels, dim), MnistGenerator(channels, z_dim, dim),
-                MnistStatisticsNetwork(channels, z_dim, dim))
-    if family == "cifar":
-        return CifarEnergyModel(dim), CifarGenerator(z_dim, dim), CifarStatisticsNetwork(z_dim, dim)
-    if family == "celeba":
-        return CelebaEnergyModel(dim), CelebaGenerator(z_dim, dim), CelebaStatisticsNetwork(z_dim, dim)
-    return KddEnergyModel(x_dim), KddGenerator(z_dim, x_dim), KddStatisticsNetwork(z_dim, x_dim)
 
 
 def pattern(shape, j):
@@ -455,6 +158,7 @@ def main():
         out[f"paper.{name}.count"] = torch.tensor(c)
         print(name, "E, G, T parameters:", c)
 
+    # `source`: where the architecture comes from (meg_nets.py).
     dump("models_nets.json", out, sizes=GOLDEN_SIZES, batch=N, paper_sizes=PAPER,
          source="ritheshkumar95/energy_based_generative_models@b4a8d82 networks/*.py")
 
