@@ -1,5 +1,6 @@
-"""E, G and T of the MNIST, CIFAR, CelebA and KDD model families in PyTorch, for the
-golden scripts (models_nets.py, authors_meg_trajectory.py).
+"""E, G and T of the toy, MNIST, CIFAR, CelebA and KDD model families in PyTorch, for the
+golden scripts (models_nets.py, authors_meg_trajectory.py) and the parity reference
+(tests/parity/reference.py).
 
 Written here from the architecture of the paper's models as the authors' code
 defines it (github.com/ritheshkumar95/energy_based_generative_models at b4a8d82,
@@ -181,6 +182,38 @@ def celeba(dim, z_dim):
                       [d, d, d // 2, d // 4, d // 8], lambda net: net)
 
 
+class NumberedMlp(nn.Module):
+    """Linear layers named `0`, `1`, `2`, ... (the toy family's state-dict names in
+    crates/models/src/nets/families.rs), `act` between them, none after the last;
+    `squeeze`: drop the last axis of a one-value output."""
+
+    def __init__(self, dims, act, squeeze):
+        super().__init__()
+        for k, (i, o) in enumerate(zip(dims, dims[1:])):
+            self.add_module(str(k), nn.Linear(i, o))
+        self.act = layer(act)
+        self.squeeze = squeeze
+
+    def forward(self, *inputs):
+        h = torch.cat(inputs, -1) if len(inputs) > 1 else inputs[0]
+        linears = [m for m in self.children() if isinstance(m, nn.Linear)]
+        for k, lin in enumerate(linears):
+            h = lin(h) if k == 0 else lin(self.act(h))
+        return h.squeeze(-1) if self.squeeze else h
+
+
+def toy(width, z_dim, hidden=3):
+    """2-D data: E 2 -> width (x hidden) -> 1 and T (2 + z) -> ... -> 1 on concat(x, z)
+    with LeakyReLU(0.2); G z -> width (x hidden) -> 2 with ReLU. PyTorch init."""
+    dims = lambda i, o: [i] + [width] * hidden + [o]
+    lrelu = ("lrelu", 0.2)
+    return {
+        "E": lambda: NumberedMlp(dims(2, 1), lrelu, True),
+        "G": lambda: NumberedMlp(dims(z_dim, 2), ("relu",), False),
+        "T": lambda: NumberedMlp(dims(2 + z_dim, 1), lrelu, True),
+    }
+
+
 def kdd(z_dim, x_dim):
     """MLPs on feature vectors; the authors fix x_dim = 121."""
     lrelu = ("lrelu", 0.2)
@@ -191,8 +224,11 @@ def kdd(z_dim, x_dim):
     }
 
 
-def constructors(family, dim, z_dim, channels=3, x_dim=121):
-    """{"E", "G", "T"} -> a function building that net of `family`."""
+def constructors(family, dim, z_dim, channels=3, x_dim=121, hidden=3):
+    """{"E", "G", "T"} -> a function building that net of `family` (`dim`: the toy
+    family's width)."""
+    if family == "toy":
+        return toy(dim, z_dim, hidden)
     if family == "mnist":
         return mnist(dim, z_dim, channels)
     if family == "cifar":
