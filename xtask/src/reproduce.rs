@@ -10,8 +10,8 @@ use anyhow::{bail, Result};
 pub fn run(args: &[String]) -> Result<()> {
     if args.is_empty() || args[0].starts_with('-') {
         bail!(
-            "usage: cargo xtask reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto] [--seeds N]\n\
-             targets: table1 table2 table3 table4 fig2 fig3 celeba all"
+            "usage: cargo xtask reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto] [--seeds N] [--reference DIR]\n\
+             targets: table1 table2 table3 table4 fig2 fig3 celeba all, and parity (ours against PyTorch; --reference DIR: the authors' checkout)"
         );
     }
     crate::setup::provision()?;

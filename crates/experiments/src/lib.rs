@@ -7,6 +7,7 @@ pub mod celeba;
 pub mod classifier;
 pub mod fig2;
 pub mod fig3;
+pub mod parity;
 pub mod profile;
 pub mod results;
 pub mod samples;
@@ -28,6 +29,15 @@ pub const TARGETS: &[&str] = &[
     "table1", "table2", "table3", "table4", "fig2", "fig3", "celeba",
 ];
 
+/// Targets outside `all` and the smoke hashes (`cargo xtask verify`):
+/// `parity` compares with PyTorch, so its numbers depend on PyTorch too.
+pub const EXTRA_TARGETS: &[&str] = &["parity"];
+
+/// Every target the reports index lists.
+pub fn indexed_targets() -> Vec<&'static str> {
+    TARGETS.iter().chain(EXTRA_TARGETS).copied().collect()
+}
+
 /// How to reproduce a target.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -38,6 +48,10 @@ pub struct Options {
     pub reports_dir: PathBuf,
     /// Seeds per multi-seed run, overriding the spec (`--seeds N`).
     pub seeds: Option<u64>,
+    /// A checkout of the authors' repository for the `parity` target's
+    /// reference side (`--reference DIR`); without it, the project's own
+    /// PyTorch code.
+    pub reference: Option<PathBuf>,
 }
 
 /// The workspace's `reports/` directory.
@@ -74,11 +88,15 @@ pub fn reproduce(target: &str, opts: &Options) -> Result<Vec<PathBuf>> {
 }
 
 fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
-    if !TARGETS.contains(&target) {
+    if !TARGETS.contains(&target) && !EXTRA_TARGETS.contains(&target) {
         bail!(
-            "unknown target `{target}`: expected one of {}, or all",
-            TARGETS.join(", ")
+            "unknown target `{target}`: expected one of {}, {}, or all",
+            TARGETS.join(", "),
+            EXTRA_TARGETS.join(", ")
         );
+    }
+    if opts.reference.is_some() && target != "parity" {
+        bail!("--reference is for the parity target only, not `{target}`");
     }
     let exp = spec::Experiment::load(target)?;
     exp.profile(opts.profile)?;
@@ -90,6 +108,7 @@ fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
         "fig2" => fig2::run(&exp, opts),
         "fig3" => fig3::run(&exp, opts),
         "celeba" => celeba::run(&exp, opts),
+        "parity" => parity::run(&exp, opts),
         _ => unreachable!("checked against TARGETS"),
     }
 }

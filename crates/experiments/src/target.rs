@@ -264,7 +264,7 @@ impl<'a> Target<'a> {
             meg_nn::provenance(self.opts.device).device
         );
         meg_plumbing::io::write_atomic(&self.out.join("report.md"), md.as_bytes())?;
-        meg_reports::index::write_index(&self.opts.reports_dir, crate::TARGETS)?;
+        meg_reports::index::write_index(&self.opts.reports_dir, &crate::indexed_targets())?;
         eprintln!(
             "{} ({}): wrote {}",
             self.exp.target,

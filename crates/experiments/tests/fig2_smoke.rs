@@ -70,6 +70,7 @@ fn fig2_smoke_writes_the_report_and_reuses_finished_runs() {
         device: tch::Device::Cpu,
         reports_dir: tmp.path().to_path_buf(),
         seeds: None,
+        reference: None,
     };
     let out = reproduce("fig2", &opts).unwrap().remove(0);
     assert_eq!(out, tmp.path().join("fig2").join("smoke"));

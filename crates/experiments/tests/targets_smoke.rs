@@ -14,6 +14,7 @@ fn smoke(target: &str, reports: &Path) -> Value {
         device: tch::Device::Cpu,
         reports_dir: reports.to_path_buf(),
         seeds: None,
+        reference: None,
     };
     let out = reproduce(target, &opts).unwrap();
     assert_eq!(out, [reports.join(target).join("smoke")]);
@@ -261,6 +262,7 @@ fn smoke_opts(reports: &Path) -> Options {
         device: tch::Device::Cpu,
         reports_dir: reports.to_path_buf(),
         seeds: None,
+        reference: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! (polars), sample grids, canonical results with their hashes and lock file, and the
 //! index of the reports tree.
 
+pub mod band;
 pub mod canonical;
 pub mod grid;
 pub mod hashes;

@@ -12,7 +12,7 @@ use std::sync::Once;
 static FONT: Once = Once::new();
 const FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-fn ensure_font() {
+pub(crate) fn ensure_font() {
     FONT.call_once(|| {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES);
     });
@@ -52,18 +52,18 @@ pub struct LinePlot {
     pub series: Vec<Series>,
 }
 
-fn save_rgb(path: &Path, buf: Vec<u8>, w: u32, h: u32) -> Result<()> {
+pub(crate) fn save_rgb(path: &Path, buf: Vec<u8>, w: u32, h: u32) -> Result<()> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| anyhow!("bad image buffer"))?;
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Png)?;
     meg_plumbing::io::write_atomic(path, bytes.get_ref())
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plotting failed: {e:?}")
 }
 
-const PALETTE: [RGBColor; 6] = [
+pub(crate) const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

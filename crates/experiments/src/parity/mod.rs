@@ -1,0 +1,333 @@
+//! `parity`: our training step against a PyTorch reference, at a
+//! CPU-affordable size, several seeds each. The reference is
+//! `tests/parity/reference.py`: the project's own PyTorch code, or with
+//! `--reference DIR` the authors' networks and training step imported from a
+//! checkout of their repository (its commit is recorded). Both sides see the
+//! same data density (the toy sampler's recipe, reimplemented in Python) and
+//! are evaluated by the same Rust code from the generator samples they write.
+//! Not part of `all` or of the smoke hashes: its numbers depend on PyTorch.
+
+mod reference;
+pub mod stats;
+
+use crate::results::RunResult;
+use crate::spec::{EvalSettings, Experiment};
+use crate::target::{Run, Target};
+use crate::Options;
+use anyhow::{bail, Result};
+use meg_models::config::DataConfig;
+use meg_models::train::{read_run_metrics, Row};
+use meg_reports::band::{bands_png, BandPlot, BandSeries};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use stats::{EvalPoint, Verdict};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// The evaluation settings a profile may give (`profiles.<name>.eval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Eval {
+    /// Generator samples are evaluated every this many iterations (and at the end).
+    pub every: u64,
+    /// Generator samples per evaluation.
+    pub samples: i64,
+    /// Seed of the evaluation latents.
+    pub seed: u64,
+    /// Share of the logged rows, at the end, averaged per seed for the
+    /// verdicts on E(real), E(fake), penalty and MI.
+    pub tail: f64,
+}
+
+impl Default for Eval {
+    fn default() -> Self {
+        Eval {
+            every: 250,
+            samples: 5000,
+            seed: 1234,
+            tail: 0.25,
+        }
+    }
+}
+
+impl EvalSettings for Eval {
+    fn validate(&self) -> Result<()> {
+        if self.every == 0 || self.samples < 1 || !(self.tail > 0.0 && self.tail <= 1.0) {
+            bail!("every >= 1, samples >= 1 and 0 < tail <= 1 are required, got {self:?}");
+        }
+        Ok(())
+    }
+}
+
+/// One side's run in `results.json`.
+#[derive(Debug, Serialize)]
+pub struct SideRun {
+    /// `ours` or `reference`.
+    pub side: &'static str,
+    pub spec: String,
+    pub seed: u64,
+    pub train_seconds: f64,
+    #[serde(rename = "final")]
+    pub last: Row,
+    pub evals: Vec<EvalPoint>,
+}
+
+impl RunResult for SideRun {
+    fn train_seconds(&self) -> f64 {
+        self.train_seconds
+    }
+}
+
+/// The summary of `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// What the reference side was (and the authors' commit, if theirs).
+    pub reference: Value,
+    pub verdicts: BTreeMap<String, Vec<Verdict>>,
+    pub rule: &'static str,
+}
+
+const RULE: &str = "agree when |mean_ours - mean_ref| <= 2·sqrt(s_ours²/n_ours + s_ref²/n_ref) \
+                    (twice the standard error of the difference of the seed means; s: sample \
+                    standard deviation over seeds)";
+
+/// Trains both sides of every run and seed, evaluates, writes the report.
+pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
+    let (t, eval) = Target::new::<Eval>(exp, opts)?;
+    eval.validate()?;
+    let runs = t.runs()?;
+    let mut by_spec: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
+    for r in &runs {
+        by_spec.entry(r.spec_id.clone()).or_default().push(r);
+    }
+    let reference = opts.reference.as_deref();
+    let mut results = BTreeMap::new();
+    let mut verdicts = BTreeMap::new();
+    let mut body = String::new();
+    let mut ref_info = Value::Null;
+    for (spec, seeds) in &by_spec {
+        if seeds.len() < 3 {
+            eprintln!(
+                "parity: `{spec}` has {} seed(s); the verdicts need at least 3 to mean anything",
+                seeds.len()
+            );
+        }
+        let mut ours = Vec::new();
+        let mut refs = Vec::new();
+        for run in seeds {
+            let DataConfig::Toy { name: toy } = run.cfg.data else {
+                bail!("{}: run `{}` must use toy data", exp.path.display(), run.id);
+            };
+            let ref_dir = ref_dir(run);
+            let threads = tch::get_num_threads().max(1) as i64;
+            let cfg = reference::config(&run.cfg, &eval, reference, threads)?;
+            let pending = match reference::finished(&ref_dir, &cfg) {
+                Some(_) => None,
+                None => Some(reference::start(&ref_dir, &cfg)?),
+            };
+            let trained = train_ours(&t, run, &eval)?;
+            let rec = match pending {
+                Some(p) => p.wait()?,
+                None => reference::finished(&ref_dir, &cfg).expect("checked above"),
+            };
+            ref_info = rec["reference"].clone();
+            let our_evals = stats::evaluate_dir(&run.dir, toy)?;
+            let ref_evals = stats::evaluate_dir(&ref_dir, toy)?;
+            let ref_rows = read_run_metrics(&ref_dir)?;
+            let side = |side, rows: &[Row], secs, evals: &[EvalPoint]| SideRun {
+                side,
+                spec: spec.clone(),
+                seed: run.cfg.seed,
+                train_seconds: secs,
+                last: rows.last().copied().unwrap_or_default(),
+                evals: evals.to_vec(),
+            };
+            let our_rows = read_run_metrics(&run.dir)?;
+            results.insert(run.id.clone(), side("ours", &our_rows, trained, &our_evals));
+            let secs = rec["seconds"].as_f64().unwrap_or(0.0);
+            results.insert(
+                format!("{}-ref", run.id),
+                side("reference", &ref_rows, secs, &ref_evals),
+            );
+            ours.push((our_rows, our_evals));
+            refs.push((ref_rows, ref_evals));
+        }
+        let v = spec_verdicts(&ours, &refs, eval.tail);
+        body += &format!("## `{spec}`\n\n{}\n", verdict_table(&v));
+        for (png, traj) in [
+            (format!("{spec}-trajectories.png"), true),
+            (format!("{spec}-generator.png"), false),
+        ] {
+            plot_spec(&t.out.join(&png), &ours, &refs, traj)?;
+            body += &meg_reports::markdown::image(spec, &png);
+        }
+        verdicts.insert(spec.clone(), v);
+    }
+    let what = ref_info["what"].as_str().unwrap_or("?").to_string();
+    let commit = ref_info["commit"]
+        .as_str()
+        .map(|c| format!(" at commit `{c}`"))
+        .unwrap_or_default();
+    let head = format!(
+        "Reference side: {what}{commit}.\n\nRule: {RULE}. Trajectory quantities (E(real), E(fake), penalty, \
+         MI loss) are per seed the mean of the last {:.0}% of the logged rows; generator quantities (modes, \
+         high-quality share, KL(mode frequencies ‖ uniform)) are those of the last evaluation, from {} samples \
+         of a fixed latent batch. Bands in the figures: mean ± one standard deviation over seeds.\n\n",
+        eval.tail * 100.0,
+        eval.samples
+    );
+    let summary = Summary {
+        reference: ref_info,
+        verdicts,
+        rule: RULE,
+    };
+    t.finish(&results, &summary, &[], &(head + &body))
+}
+
+/// `runs/<id>-ref/`, beside our run's folder.
+fn ref_dir(run: &Run) -> PathBuf {
+    let name = format!(
+        "{}-ref",
+        run.dir.file_name().unwrap_or_default().to_string_lossy()
+    );
+    run.dir.with_file_name(name)
+}
+
+/// Trains our side of `run`, writing generator samples every `eval.every`
+/// iterations; returns its training seconds.
+fn train_ours(t: &Target, run: &Run, eval: &Eval) -> Result<f64> {
+    let total = run.cfg.iterations.unwrap_or(0);
+    // Drawn before training, which re-seeds the RNG at its start.
+    tch::manual_seed(eval.seed as i64);
+    let z = tch::Tensor::randn(
+        [eval.samples, run.cfg.model.z_dim()],
+        (tch::Kind::Float, t.opts.device),
+    );
+    let mut failed = None;
+    let dir = run.dir.clone();
+    let trained = t.train(run, &mut |it, model| {
+        if failed.is_none() && (it % eval.every == 0 || it == total) {
+            let x = tch::no_grad(|| model.generate(&z, false)).to_device(Device::Cpu);
+            if let Err(e) = stats::write_samples(&dir, it, &x) {
+                failed = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(trained.seconds)
+}
+
+type Side = (Vec<Row>, Vec<EvalPoint>);
+
+const TRAJ: [(&str, fn(&Row) -> f64); 4] = [
+    ("E(real)", |r| r.e_real),
+    ("E(fake)", |r| r.e_fake),
+    ("penalty", |r| r.penalty),
+    ("MI loss (BCE)", |r| r.mi_loss),
+];
+
+const EVALS: [(&str, fn(&EvalPoint) -> f64); 3] = [
+    ("modes", |e| e.modes),
+    ("high-quality share", |e| e.high_quality_share),
+    ("KL(modes ‖ uniform)", |e| e.kl),
+];
+
+fn spec_verdicts(ours: &[Side], refs: &[Side], tail: f64) -> Vec<Verdict> {
+    let tail_mean = |rows: &[Row], f: fn(&Row) -> f64| {
+        let k = ((rows.len() as f64 * tail).ceil() as usize).clamp(1, rows.len().max(1));
+        let v: Vec<f64> = rows[rows.len().saturating_sub(k)..].iter().map(f).collect();
+        crate::target::mean_std(&v).0
+    };
+    let last = |e: &[EvalPoint], f: fn(&EvalPoint) -> f64| e.last().map(f).unwrap_or(f64::NAN);
+    let mut out = Vec::new();
+    for (name, f) in TRAJ {
+        let o: Vec<f64> = ours.iter().map(|s| tail_mean(&s.0, f)).collect();
+        let r: Vec<f64> = refs.iter().map(|s| tail_mean(&s.0, f)).collect();
+        out.push(stats::verdict(name, &o, &r));
+    }
+    for (name, f) in EVALS {
+        let o: Vec<f64> = ours.iter().map(|s| last(&s.1, f)).collect();
+        let r: Vec<f64> = refs.iter().map(|s| last(&s.1, f)).collect();
+        out.push(stats::verdict(name, &o, &r));
+    }
+    out
+}
+
+fn verdict_table(v: &[Verdict]) -> String {
+    let rows: Vec<Vec<String>> = v
+        .iter()
+        .map(|v| {
+            vec![
+                v.quantity.clone(),
+                format!(
+                    "{:.4} ± {:.4} (n={})",
+                    v.ours_mean, v.ours_std, v.seeds_ours
+                ),
+                format!("{:.4} ± {:.4} (n={})", v.ref_mean, v.ref_std, v.seeds_ref),
+                format!("{:.4}", v.diff),
+                format!("{:.4}", v.threshold),
+                match v.agree {
+                    Some(true) => "agree",
+                    Some(false) => "differ",
+                    None => "n/a (undefined values)",
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    meg_plumbing::markdown::table(
+        &[
+            "quantity",
+            "ours mean ± sd",
+            "reference mean ± sd",
+            "abs. difference",
+            "2·SE",
+            "verdict",
+        ],
+        &rows,
+    )
+}
+
+/// Trajectories (`traj`) or the generator's evaluations, with a band per
+/// implementation.
+fn plot_spec(path: &Path, ours: &[Side], refs: &[Side], traj: bool) -> Result<()> {
+    let mut plots = Vec::new();
+    let series = |name: &str, curves: Vec<Vec<(f64, f64)>>| BandSeries {
+        name: name.to_string(),
+        points: stats::band(&curves),
+    };
+    for (title, f) in TRAJ.into_iter().filter(|_| traj) {
+        let curves = |s: &[Side]| -> Vec<Vec<(f64, f64)>> {
+            s.iter()
+                .map(|s| s.0.iter().map(|r| (r.iteration as f64, f(r))).collect())
+                .collect()
+        };
+        plots.push(BandPlot {
+            title: title.to_string(),
+            x_label: "iteration".into(),
+            series: vec![
+                series("ours (tch)", curves(ours)),
+                series("reference (PyTorch)", curves(refs)),
+            ],
+        });
+    }
+    for (title, f) in EVALS.into_iter().filter(|_| !traj) {
+        let curves = |s: &[Side]| -> Vec<Vec<(f64, f64)>> {
+            s.iter()
+                .map(|s| s.1.iter().map(|e| (e.iteration as f64, f(e))).collect())
+                .collect()
+        };
+        plots.push(BandPlot {
+            title: title.to_string(),
+            x_label: "iteration".into(),
+            series: vec![
+                series("ours (tch)", curves(ours)),
+                series("reference (PyTorch)", curves(refs)),
+            ],
+        });
+    }
+    bands_png(path, &plots, 420)
+}
