@@ -18,13 +18,23 @@ Two references, chosen by the config's `reference` field:
   shim; the arithmetic is theirs).
 
 Both references see the same data as the Rust runs: the toy densities are sampled here
-with the recipe of crates/datasets/src/toy.rs (same density, a different random stream).
+with the recipe of crates/datasets/src/toy.rs (same density, a different random stream);
+StackedMNIST reads the training images and the fixed stacks that the Rust side exported
+(`data.file`: safetensors with uint8 `images` [N, 28, 28] and int64 `stacks` [S, k]) and
+draws batches of stacks uniformly with replacement, pixels mapped to [-1, 1], as
+crates/models/src/data does (same set, a different random stream).
+
+Penalty weights with the authors' code: their MEG penalty is the squared norm of grad_x E
+over channels, averaged over pixels, i.e. the full squared norm / (H·W); it gets lambda·H·W
+so that the effective weight is ours. Their WGAN-GP penalty (norm over channels per pixel,
+(norm - 1)^2 averaged over pixels) has no such equivalent: it gets lambda as it is, and the
+difference is theirs to show.
 
 Writes into OUT_DIR: metrics.csv (iteration,e_real,e_fake,penalty,mi_loss,seconds: the
 last generator and energy step of every `log_every`-th iteration, as the Rust loop logs),
 samples/<iteration>.safetensors (tensor `samples`: `eval_samples` generator samples in
-eval mode from a generator seeded with `eval_seed`, every `eval_every` iterations and at
-the end), and run.json last (config, reference, commit, torch version, seconds): a run
+eval mode from latents seeded with `eval_seed`, every `eval_every` iterations and at
+the end; images as uint8, round(255·(x + 1)/2)), and run.json last (config, reference, commit, torch version, seconds): a run
 without run.json is unfinished.
 """
 import json
@@ -79,11 +89,30 @@ def toy_sampler(name, seed):
     sys.exit(f"reference.py: data.name `{name}` is not a toy density (25gaussians, 8gaussians, swissroll)")
 
 
+def stacks_sampler(path, seed):
+    """Batches of the exported StackedMNIST set: uniformly drawn stacks, float [n, k, 28, 28]
+    in [-1, 1]."""
+    from safetensors.torch import load_file
+
+    d = load_file(path)
+    images, stacks = d["images"], d["stacks"]
+    gen = torch.Generator().manual_seed(seed)
+
+    def batch(n):
+        ids = torch.randint(0, stacks.shape[0], (n,), generator=gen)
+        x = images[stacks[ids]].float()
+        return (x / 255.0 - 0.5) / 0.5
+
+    return batch
+
+
 def data_source(cfg):
     data = cfg["data"]
-    if data["kind"] != "toy":
-        sys.exit(f"reference.py: data.kind `{data['kind']}` is not supported here (toy only)")
-    return toy_sampler(data["name"], cfg["seed"] + 7919)
+    if data["kind"] == "toy":
+        return toy_sampler(data["name"], cfg["seed"] + 7919)
+    if data["kind"] == "stacked-mnist":
+        return stacks_sampler(data["file"], cfg["seed"] + 7919)
+    sys.exit(f"reference.py: data.kind `{data['kind']}` is not supported here (toy, stacked-mnist)")
 
 
 # ---- the project's own training step --------------------------------------------------
@@ -137,7 +166,10 @@ def own_energy_step(e, g, opt_e, real, cfg):
 
 
 def own_reference(cfg):
-    make = constructors(cfg["family"], cfg["width"], cfg["z_dim"], hidden=cfg["hidden"])
+    if cfg["family"] == "toy":
+        make = constructors("toy", cfg["width"], cfg["z_dim"], hidden=cfg["hidden"])
+    else:
+        make = constructors(cfg["family"], cfg["dim"], cfg["z_dim"], channels=cfg["channels"])
     e, g, t = (make[k]() for k in "EGT")
     opt = lambda m: torch.optim.Adam(m.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]))
     opt_e, opt_g, opt_t = opt(e), opt(g), opt(t)
@@ -152,29 +184,41 @@ def own_reference(cfg):
 # ---- the authors' code, imported from a checkout ---------------------------------------
 def authors_reference(cfg, root):
     root = Path(root).resolve()
-    for need in ("networks/toy.py", "scripts/train/functions.py", "networks/regularizers.py"):
+    if cfg["family"] not in ("toy", "mnist"):
+        sys.exit(f"reference.py: the authors' reference is wired for the toy and mnist families, not `{cfg['family']}`")
+    nets = f"networks/{cfg['family']}.py"
+    for need in (nets, "scripts/train/functions.py", "networks/regularizers.py"):
         if not (root / need).is_file():
             sys.exit(f"reference.py: --reference {root}: no {need} (not a checkout of ritheshkumar95/energy_based_generative_models?)")
-    if cfg["family"] != "toy":
-        sys.exit(f"reference.py: the authors' reference is wired for the toy family only, not `{cfg['family']}`")
     if not torch.cuda.is_available():
         # Their step moves every tensor and module with .cuda(); on a CPU these are no-ops.
         torch.Tensor.cuda = lambda self, *a, **k: self
         torch.nn.Module.cuda = lambda self, *a, **k: self
     sys.path[:0] = [str(root), str(root / "scripts" / "train")]
-    from networks.toy import EnergyModel, Generator, StatisticsNetwork
+    import importlib
+
+    nets_mod = importlib.import_module(f"networks.{cfg['family']}")
     from functions import (train_energy_model, train_generator, train_wgan_discriminator,
                            train_wgan_generator)
 
-    if cfg["hidden"] != 3:
-        sys.exit(f"reference.py: the authors' toy nets have 3 hidden layers, the config asks for {cfg['hidden']}")
-    # Their script's order of construction.
-    g = Generator(cfg["z_dim"], cfg["width"])
-    e = EnergyModel(cfg["width"])
-    t = StatisticsNetwork(cfg["z_dim"], cfg["width"])
+    # Their scripts' order of construction.
+    lamda = cfg["lambda"]
+    if cfg["family"] == "toy":
+        if cfg["hidden"] != 3:
+            sys.exit(f"reference.py: the authors' toy nets have 3 hidden layers, the config asks for {cfg['hidden']}")
+        g = nets_mod.Generator(cfg["z_dim"], cfg["width"])
+        e = nets_mod.EnergyModel(cfg["width"])
+        t = nets_mod.StatisticsNetwork(cfg["z_dim"], cfg["width"])
+    else:
+        k, dim, z_dim = cfg["channels"], cfg["dim"], cfg["z_dim"]
+        g = nets_mod.Generator(k, z_dim, dim)
+        e = nets_mod.EnergyModel(k, dim)
+        t = nets_mod.StatisticsNetwork(k, z_dim, dim)
+        if cfg["objective"] == "meg":
+            lamda = cfg["lambda"] * 28 * 28  # their penalty is ours / (H·W)
     opt = lambda m: torch.optim.Adam(m.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]))
     opt_e, opt_g, opt_t = opt(e), opt(g), opt(t)
-    args = types.SimpleNamespace(batch_size=cfg["batch_size"], z_dim=cfg["z_dim"], lamda=cfg["lambda"])
+    args = types.SimpleNamespace(batch_size=cfg["batch_size"], z_dim=cfg["z_dim"], lamda=lamda)
     g_costs, e_costs = [], []
 
     def generator():
@@ -198,7 +242,8 @@ def authors_reference(cfg, root):
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
     info = {
         "kind": "authors",
-        "what": f"the authors' code imported from {root} (networks/toy.py, scripts/train/functions.py)",
+        "what": f"the authors' code imported from {root} ({nets}, scripts/train/functions.py)",
+        "lamda": lamda,
         "dir": str(root),
         "commit": commit.stdout.strip() if commit.returncode == 0 else f"unknown (git: {commit.stderr.strip()})",
     }
@@ -241,6 +286,8 @@ def main():
             g.eval()
             with torch.no_grad():
                 x = g(eval_z).contiguous()
+                if x.dim() == 4:
+                    x = ((x + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8)
             g.train()
             atomic(out / "samples" / f"{it}.safetensors", lambda p: save_file({"samples": x}, str(p)))
     header = "iteration,e_real,e_fake,penalty,mi_loss,seconds\n"

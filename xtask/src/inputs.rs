@@ -41,6 +41,8 @@ pub const INPUTS: &[Input] = &[
         tests: &[
             "pickled_state_dict_is_converted_once_and_cached",
             "every_workload_runs_at_tiny_sizes_on_both_sides",
+            "parity_smoke_trains_both_sides_and_writes_verdicts",
+            "parity_reference_dir_without_the_authors_code_is_refused",
         ],
     },
 ];

@@ -20,7 +20,7 @@ use meg_models::train::{read_run_metrics, Row};
 use meg_reports::band::{bands_png, BandPlot, BandSeries};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use stats::{EvalPoint, Verdict};
+use stats::{EvalPoint, Evaluator, Verdict};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -31,8 +31,14 @@ use tch::Device;
 pub struct Eval {
     /// Generator samples are evaluated every this many iterations (and at the end).
     pub every: u64,
-    /// Generator samples per evaluation.
+    /// Generator samples per evaluation (toy).
     pub samples: i64,
+    /// Generator samples per evaluation (StackedMNIST).
+    pub stack_samples: i64,
+    /// Epochs of the mode-counting classifier when it is trained here (as table1).
+    pub classifier_epochs: usize,
+    /// Its learning rate.
+    pub classifier_lr: f64,
     /// Seed of the evaluation latents.
     pub seed: u64,
     /// Share of the logged rows, at the end, averaged per seed for the
@@ -45,7 +51,10 @@ impl Default for Eval {
         Eval {
             every: 250,
             samples: 5000,
+            stack_samples: 2600,
             seed: 1234,
+            classifier_epochs: 10,
+            classifier_lr: meg_metrics::classifier::TrainConfig::default().lr,
             tail: 0.25,
         }
     }
@@ -53,7 +62,11 @@ impl Default for Eval {
 
 impl EvalSettings for Eval {
     fn validate(&self) -> Result<()> {
-        if self.every == 0 || self.samples < 1 || !(self.tail > 0.0 && self.tail <= 1.0) {
+        if self.every == 0
+            || self.samples < 1
+            || self.stack_samples < 1
+            || !(self.tail > 0.0 && self.tail <= 1.0)
+        {
             bail!("every >= 1, samples >= 1 and 0 < tail <= 1 are required, got {self:?}");
         }
         Ok(())
@@ -84,6 +97,9 @@ impl RunResult for SideRun {
 pub struct Summary {
     /// What the reference side was (and the authors' commit, if theirs).
     pub reference: Value,
+    /// The StackedMNIST mode-counting classifier, if a run needed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<crate::classifier::ClassifierReport>,
     pub verdicts: BTreeMap<String, Vec<Verdict>>,
     pub rule: &'static str,
 }
@@ -106,6 +122,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut verdicts = BTreeMap::new();
     let mut body = String::new();
     let mut ref_info = Value::Null;
+    let mut clf = None;
     for (spec, seeds) in &by_spec {
         if seeds.len() < 3 {
             eprintln!(
@@ -116,12 +133,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let mut ours = Vec::new();
         let mut refs = Vec::new();
         for run in seeds {
-            let DataConfig::Toy { name: toy } = run.cfg.data else {
-                bail!("{}: run `{}` must use toy data", exp.path.display(), run.id);
-            };
-            let ref_dir = ref_dir(run);
+            let ref_dir = ref_dir(run, reference.is_some());
             let threads = tch::get_num_threads().max(1) as i64;
-            let cfg = reference::config(&run.cfg, &eval, reference, threads)?;
+            let data_file = t.out.join("runs").join(format!("{spec}-data.safetensors"));
+            reference::export_stacks(&data_file, &run.cfg.data)?;
+            let cfg = reference::config(&run.cfg, &eval, reference, threads, &data_file)?;
             let pending = match reference::finished(&ref_dir, &cfg) {
                 Some(_) => None,
                 None => Some(reference::start(&ref_dir, &cfg)?),
@@ -132,8 +148,33 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 None => reference::finished(&ref_dir, &cfg).expect("checked above"),
             };
             ref_info = rec["reference"].clone();
-            let our_evals = stats::evaluate_dir(&run.dir, toy)?;
-            let ref_evals = stats::evaluate_dir(&ref_dir, toy)?;
+            let ev = match run.cfg.data {
+                DataConfig::Toy { name } => Evaluator::Toy(name),
+                DataConfig::StackedMnist {
+                    stacks,
+                    dataset,
+                    synthetic,
+                    ..
+                } => {
+                    if clf.is_none() {
+                        let train = (eval.classifier_epochs, eval.classifier_lr);
+                        clf = Some(crate::classifier::classifier(
+                            &t, dataset, synthetic, train,
+                        )?);
+                    }
+                    Evaluator::Stacks {
+                        classifier: &clf.as_ref().expect("set above").0,
+                        k: stacks,
+                    }
+                }
+                _ => bail!(
+                    "{}: run `{}` must use toy or stacked-mnist data",
+                    exp.path.display(),
+                    run.id
+                ),
+            };
+            let our_evals = stats::evaluate_dir(&run.dir, &ev)?;
+            let ref_evals = stats::evaluate_dir(&ref_dir, &ev)?;
             let ref_rows = read_run_metrics(&ref_dir)?;
             let side = |side, rows: &[Row], secs, evals: &[EvalPoint]| SideRun {
                 side,
@@ -146,8 +187,9 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             let our_rows = read_run_metrics(&run.dir)?;
             results.insert(run.id.clone(), side("ours", &our_rows, trained, &our_evals));
             let secs = rec["seconds"].as_f64().unwrap_or(0.0);
+            let ref_id = ref_dir.file_name().unwrap_or_default().to_string_lossy();
             results.insert(
-                format!("{}-ref", run.id),
+                ref_id.into_owned(),
                 side("reference", &ref_rows, secs, &ref_evals),
             );
             ours.push((our_rows, our_evals));
@@ -172,23 +214,28 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let head = format!(
         "Reference side: {what}{commit}.\n\nRule: {RULE}. Trajectory quantities (E(real), E(fake), penalty, \
          MI loss) are per seed the mean of the last {:.0}% of the logged rows; generator quantities (modes, \
-         high-quality share, KL(mode frequencies ‖ uniform)) are those of the last evaluation, from {} samples \
-         of a fixed latent batch. Bands in the figures: mean ± one standard deviation over seeds.\n\n",
+         high-quality share, KL(mode frequencies ‖ uniform)) are those of the last evaluation, from {} (toy) or {} \
+         (StackedMNIST, each channel classified by the table1 classifier) samples of a fixed latent batch. Bands in the figures: mean ± one standard deviation over seeds.\n\n",
         eval.tail * 100.0,
-        eval.samples
+        eval.samples,
+        eval.stack_samples
     );
     let summary = Summary {
         reference: ref_info,
+        classifier: clf.map(|c| c.1),
         verdicts,
         rule: RULE,
     };
     t.finish(&results, &summary, &[], &(head + &body))
 }
 
-/// `runs/<id>-ref/`, beside our run's folder.
-fn ref_dir(run: &Run) -> PathBuf {
+/// Beside our run's folder: `runs/<id>-ref/` (the project's own PyTorch
+/// reference) or `runs/<id>-authors/` (the authors' code), so that both
+/// stay cached.
+fn ref_dir(run: &Run, authors: bool) -> PathBuf {
+    let suffix = if authors { "authors" } else { "ref" };
     let name = format!(
-        "{}-ref",
+        "{}-{suffix}",
         run.dir.file_name().unwrap_or_default().to_string_lossy()
     );
     run.dir.with_file_name(name)
@@ -200,8 +247,12 @@ fn train_ours(t: &Target, run: &Run, eval: &Eval) -> Result<f64> {
     let total = run.cfg.iterations.unwrap_or(0);
     // Drawn before training, which re-seeds the RNG at its start.
     tch::manual_seed(eval.seed as i64);
+    let n = match run.cfg.data {
+        DataConfig::Toy { .. } => eval.samples,
+        _ => eval.stack_samples,
+    };
     let z = tch::Tensor::randn(
-        [eval.samples, run.cfg.model.z_dim()],
+        [n, run.cfg.model.z_dim()],
         (tch::Kind::Float, t.opts.device),
     );
     let mut failed = None;
@@ -246,11 +297,17 @@ fn spec_verdicts(ours: &[Side], refs: &[Side], tail: f64) -> Vec<Verdict> {
     for (name, f) in TRAJ {
         let o: Vec<f64> = ours.iter().map(|s| tail_mean(&s.0, f)).collect();
         let r: Vec<f64> = refs.iter().map(|s| tail_mean(&s.0, f)).collect();
+        if o.iter().chain(&r).all(|&v| v == 0.0) {
+            continue; // the MI term of WGAN-GP
+        }
         out.push(stats::verdict(name, &o, &r));
     }
     for (name, f) in EVALS {
         let o: Vec<f64> = ours.iter().map(|s| last(&s.1, f)).collect();
         let r: Vec<f64> = refs.iter().map(|s| last(&s.1, f)).collect();
+        if o.iter().chain(&r).all(|v| v.is_nan()) {
+            continue; // the high-quality share of StackedMNIST
+        }
         out.push(stats::verdict(name, &o, &r));
     }
     out
@@ -299,7 +356,11 @@ fn plot_spec(path: &Path, ours: &[Side], refs: &[Side], traj: bool) -> Result<()
         name: name.to_string(),
         points: stats::band(&curves),
     };
+    let all_sides = || ours.iter().chain(refs);
     for (title, f) in TRAJ.into_iter().filter(|_| traj) {
+        if all_sides().flat_map(|s| &s.0).all(|r| f(r) == 0.0) {
+            continue;
+        }
         let curves = |s: &[Side]| -> Vec<Vec<(f64, f64)>> {
             s.iter()
                 .map(|s| s.0.iter().map(|r| (r.iteration as f64, f(r))).collect())
@@ -315,6 +376,9 @@ fn plot_spec(path: &Path, ours: &[Side], refs: &[Side], traj: bool) -> Result<()
         });
     }
     for (title, f) in EVALS.into_iter().filter(|_| !traj) {
+        if all_sides().flat_map(|s| &s.1).all(|e| f(e).is_nan()) {
+            continue;
+        }
         let curves = |s: &[Side]| -> Vec<Vec<(f64, f64)>> {
             s.iter()
                 .map(|s| s.1.iter().map(|e| (e.iteration as f64, f(e))).collect())

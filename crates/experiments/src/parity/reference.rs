@@ -1,5 +1,7 @@
 //! The PyTorch side of a parity run: `tests/parity/reference.py` with a JSON
-//! run config, in `runs/<id>-ref/`, started beside our own training.
+//! run config, in `runs/<id>-ref/`, started beside our own training; and the
+//! StackedMNIST set exported for it (the images and the fixed stacks our
+//! data source draws from).
 
 use anyhow::{bail, Context, Result};
 use meg_models::config::{DataConfig, ModelConfig, Objective};
@@ -8,45 +10,67 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// What the reference side was, as `run.json` of reference.py records it.
+/// The reference trainer.
 pub fn script() -> PathBuf {
     meg_plumbing::workspace_root().join("tests/parity/reference.py")
 }
 
-/// The JSON config reference.py reads for our run config `cfg`.
+/// The JSON config reference.py reads for our run config `cfg`;
+/// `data_file`: the exported StackedMNIST set (see [`export_stacks`]).
 pub fn config(
     cfg: &RunConfig,
     eval: &super::Eval,
     reference: Option<&Path>,
     threads: i64,
+    data_file: &Path,
 ) -> Result<Value> {
-    let ModelConfig::Toy {
-        width,
-        z_dim,
-        hidden,
-    } = cfg.model
-    else {
-        bail!(
-            "parity: run `{}`: model.family must be toy (the reference side covers the toy family only)",
-            cfg.name
-        );
-    };
-    let DataConfig::Toy { name } = cfg.data else {
-        bail!("parity: run `{}`: data.kind must be toy", cfg.name);
-    };
     let Some(iterations) = cfg.iterations else {
         bail!(
             "parity: run `{}`: give `iterations`, not `epochs`",
             cfg.name
         );
     };
-    Ok(json!({
+    let mut doc = match (&cfg.model, &cfg.data) {
+        (
+            ModelConfig::Toy {
+                width,
+                z_dim,
+                hidden,
+            },
+            DataConfig::Toy { name },
+        ) => json!({
+            "family": "toy",
+            "data": {"kind": "toy", "name": name.name()},
+            "width": width,
+            "hidden": hidden,
+            "z_dim": z_dim,
+            "eval_samples": eval.samples,
+        }),
+        (
+            ModelConfig::Mnist {
+                dim,
+                z_dim,
+                channels,
+            },
+            DataConfig::StackedMnist { stacks, .. },
+        ) if *channels == *stacks as i64 => json!({
+            "family": "mnist",
+            "data": {"kind": "stacked-mnist", "file": data_file.display().to_string(), "stacks": stacks},
+            "dim": dim,
+            "channels": channels,
+            "z_dim": z_dim,
+            "eval_samples": eval.stack_samples,
+        }),
+        _ => bail!(
+            "parity: run `{}`: the reference side covers the toy family on toy data and the mnist \
+             family on stacked-mnist (channels = stacks), not {:?} on {}",
+            cfg.name,
+            cfg.model,
+            cfg.data.describe()
+        ),
+    };
+    let common = json!({
         "name": cfg.name,
-        "family": "toy",
-        "data": {"kind": "toy", "name": name.name()},
-        "width": width,
-        "hidden": hidden,
-        "z_dim": z_dim,
         "objective": match cfg.objective { Objective::Meg => "meg", Objective::WganGp => "wgan-gp" },
         "lambda": cfg.lambda,
         "batch_size": cfg.batch_size,
@@ -58,11 +82,51 @@ pub fn config(
         "seed": cfg.seed,
         "log_every": cfg.log_every,
         "eval_every": eval.every,
-        "eval_samples": eval.samples,
         "eval_seed": eval.seed,
         "reference": reference.map(|p| p.display().to_string()),
         "threads": threads,
-    }))
+    });
+    let obj = doc.as_object_mut().expect("a JSON object");
+    for (k, v) in common.as_object().expect("a JSON object") {
+        obj.insert(k.clone(), v.clone());
+    }
+    Ok(doc)
+}
+
+/// Writes the StackedMNIST set of `data` to `path` (safetensors: uint8
+/// `images` `[N, 28, 28]`, the single-channel training images, and int64
+/// `stacks` `[S, k]`, the fixed stacks `meg_models::data::StackedMnist`
+/// trains on), unless `path` already holds it (keyed by `path.json`).
+pub fn export_stacks(path: &Path, data: &DataConfig) -> Result<()> {
+    let DataConfig::StackedMnist {
+        stacks,
+        dataset,
+        count,
+        split_seed,
+        synthetic,
+    } = data
+    else {
+        return Ok(());
+    };
+    let key_path = path.with_extension("json");
+    let key = serde_json::to_string(data)?;
+    if path.exists() && std::fs::read_to_string(&key_path).ok().as_deref() == Some(&key) {
+        return Ok(());
+    }
+    let train =
+        meg_datasets::config::mnist_split(*dataset, meg_datasets::Split::Train, *synthetic)?;
+    let count = count.unwrap_or_else(|| meg_datasets::stacked::paper_stack_count(*stacks));
+    let ids = meg_datasets::stacked::Stacks::draw(train.len(), *stacks, count, *split_seed)?.ids;
+    let images = meg_models::data::pixels(&train).squeeze_dim(1);
+    let ids = tch::Tensor::try_from(&ids)?;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let tmp = path.with_extension("safetensors.tmp");
+    tch::Tensor::write_safetensors(&[("images", &images), ("stacks", &ids)], &tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    meg_plumbing::io::write_atomic(&key_path, key.as_bytes())
 }
 
 /// The `run.json` of a finished reference run in `dir` for exactly `cfg`.

@@ -4,45 +4,63 @@
 
 use anyhow::{bail, Context, Result};
 use meg_datasets::toy::Toy;
+use meg_metrics::classifier::MnistClassifier;
+use meg_metrics::modes::{classify_stacks, mode_frequencies, ModeCount};
 use serde::Serialize;
 use std::path::Path;
-use tch::Tensor;
+use tch::{Kind, Tensor};
+
+/// How generator samples are evaluated.
+pub enum Evaluator<'a> {
+    /// A toy Gaussian mixture: mode coverage around its centres.
+    Toy(Toy),
+    /// StackedMNIST with `k` digits: each channel classified.
+    Stacks {
+        classifier: &'a MnistClassifier,
+        k: u32,
+    },
+}
 
 /// The generator's numbers at one evaluation iteration.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct EvalPoint {
     pub iteration: u64,
-    /// Modes holding at least 20% of their fair share of the high-quality
-    /// samples (meg_metrics::toy::mode_coverage).
+    /// Toy: modes holding at least 20% of their fair share of the
+    /// high-quality samples (meg_metrics::toy::mode_coverage); StackedMNIST:
+    /// distinct digit tuples among the samples.
     pub modes: f64,
-    /// Share of samples within 3σ of a centre.
+    /// Toy: share of samples within 3σ of a centre (NaN for StackedMNIST).
     pub high_quality_share: f64,
-    /// KL(generator mode frequencies || uniform) over the high-quality
-    /// samples, in nats (NaN when there are none).
+    /// KL(generator mode frequencies || uniform), in nats (toy: over the
+    /// high-quality samples, NaN when there are none).
     pub kl: f64,
 }
 
 /// Writes `x` as `samples` to `dir/samples/<iteration>.safetensors`
-/// (through a temporary file and a rename).
+/// (through a temporary file and a rename); images (`[N, C, H, W]` in
+/// [-1, 1]) as uint8 round(255·(x + 1)/2), as reference.py writes them.
 pub fn write_samples(dir: &Path, iteration: u64, x: &Tensor) -> Result<()> {
+    let x = if x.dim() == 4 {
+        ((x + 1.0) / 2.0)
+            .clamp(0.0, 1.0)
+            .multiply_scalar(255.0)
+            .round()
+            .to_kind(Kind::Uint8)
+    } else {
+        x.shallow_clone()
+    };
     let d = dir.join("samples");
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     let path = d.join(format!("{iteration}.safetensors"));
     let tmp = d.join(format!("{iteration}.safetensors.tmp"));
-    Tensor::write_safetensors(&[("samples", x)], &tmp)
+    Tensor::write_safetensors(&[("samples", &x)], &tmp)
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-/// Every `samples/<iteration>.safetensors` of `dir`, evaluated for `toy`, in
+/// Every `samples/<iteration>.safetensors` of `dir`, evaluated by `ev`, in
 /// iteration order.
-pub fn evaluate_dir(dir: &Path, toy: Toy) -> Result<Vec<EvalPoint>> {
-    let Some((centres, std)) = toy.mixture() else {
-        bail!(
-            "parity: {} has no modes to count (use 25gaussians or 8gaussians)",
-            toy.name()
-        );
-    };
+pub fn evaluate_dir(dir: &Path, ev: &Evaluator) -> Result<Vec<EvalPoint>> {
     let d = dir.join("samples");
     let mut its = Vec::new();
     for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
@@ -63,22 +81,51 @@ pub fn evaluate_dir(dir: &Path, toy: Toy) -> Result<Vec<EvalPoint>> {
         let Some((_, x)) = tensors.into_iter().find(|(n, _)| n == "samples") else {
             bail!("{}: no tensor `samples`", path.display());
         };
-        if x.dim() != 2 || x.size()[1] != 2 {
-            bail!(
-                "{}: `samples` has shape {:?}, expected [N, 2]",
-                path.display(),
-                x.size()
-            );
-        }
-        let cov = meg_metrics::toy::mode_coverage(&x, &centres, std);
-        out.push(EvalPoint {
-            iteration: it,
-            modes: cov.modes_covered as f64,
-            high_quality_share: cov.high_quality_share,
-            kl: kl_to_uniform(&cov.counts),
-        });
+        out.push(evaluate(&x, ev, it).with_context(|| format!("evaluating {}", path.display()))?);
     }
     Ok(out)
+}
+
+/// The numbers of samples `x` (toy `[N, 2]`; StackedMNIST uint8 `[N, k, 28, 28]`).
+fn evaluate(x: &Tensor, ev: &Evaluator, iteration: u64) -> Result<EvalPoint> {
+    match ev {
+        Evaluator::Toy(toy) => {
+            let Some((centres, std)) = toy.mixture() else {
+                bail!(
+                    "{} has no modes to count (use 25gaussians or 8gaussians)",
+                    toy.name()
+                );
+            };
+            if x.dim() != 2 || x.size()[1] != 2 {
+                bail!("`samples` has shape {:?}, expected [N, 2]", x.size());
+            }
+            let cov = meg_metrics::toy::mode_coverage(x, &centres, std);
+            Ok(EvalPoint {
+                iteration,
+                modes: cov.modes_covered as f64,
+                high_quality_share: cov.high_quality_share,
+                kl: kl_to_uniform(&cov.counts),
+            })
+        }
+        Evaluator::Stacks { classifier, k } => {
+            let s = x.size();
+            if s.len() != 4 || s[1..] != [*k as i64, 28, 28] || x.kind() != Kind::Uint8 {
+                bail!(
+                    "`samples` is {:?} {s:?}, expected uint8 [N, {k}, 28, 28]",
+                    x.kind()
+                );
+            }
+            let unit = x.to_kind(Kind::Float) / 255.0;
+            let digits = classify_stacks(classifier, &unit, 1000)?;
+            let count = ModeCount::from_frequencies(&mode_frequencies(&digits)?, *k as usize);
+            Ok(EvalPoint {
+                iteration,
+                modes: count.modes as f64,
+                high_quality_share: f64::NAN,
+                kl: count.kl,
+            })
+        }
+    }
 }
 
 /// KL(counts / total || uniform over the bins), in nats; NaN for no counts.
