@@ -112,12 +112,23 @@ const RULE: &str = "agree when |mean_ours - mean_ref| <= 2·sqrt(s_ours²/n_ours
 pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let (t, eval) = Target::new::<Eval>(exp, opts)?;
     eval.validate()?;
+    let reference = opts.reference.as_deref();
+    if let Some(dir) = reference {
+        for need in ["scripts/train/functions.py", "networks/regularizers.py"] {
+            if !dir.join(need).is_file() {
+                bail!(
+                    "--reference {}: no {need}; expected a checkout of \
+                     github.com/ritheshkumar95/energy_based_generative_models",
+                    dir.display()
+                );
+            }
+        }
+    }
     let runs = t.runs()?;
     let mut by_spec: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
     for r in &runs {
         by_spec.entry(r.spec_id.clone()).or_default().push(r);
     }
-    let reference = opts.reference.as_deref();
     let mut results = BTreeMap::new();
     let mut verdicts = BTreeMap::new();
     let mut body = String::new();
