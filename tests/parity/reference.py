@@ -242,7 +242,7 @@ def authors_reference(cfg, root):
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
     info = {
         "kind": "authors",
-        "what": f"the authors' code imported from {root} ({nets}, scripts/train/functions.py)",
+        "what": f"the authors' code imported from {root} (networks/toy.py or networks/mnist.py by the run, scripts/train/functions.py, networks/regularizers.py)",
         "lamda": lamda,
         "dir": str(root),
         "commit": commit.stdout.strip() if commit.returncode == 0 else f"unknown (git: {commit.stderr.strip()})",

@@ -125,6 +125,10 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         }
     }
     let runs = t.runs()?;
+    // The two sides train side by side: half the threads each.
+    let threads = tch::get_num_threads().max(1);
+    let (ours_threads, ref_threads) = ((threads / 2).max(1), (threads - threads / 2).max(1));
+    tch::set_num_threads(ours_threads);
     let mut by_spec: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
     for r in &runs {
         by_spec.entry(r.spec_id.clone()).or_default().push(r);
@@ -145,10 +149,10 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let mut refs = Vec::new();
         for run in seeds {
             let ref_dir = ref_dir(run, reference.is_some());
-            let threads = tch::get_num_threads().max(1) as i64;
             let data_file = t.out.join("runs").join(format!("{spec}-data.safetensors"));
             reference::export_stacks(&data_file, &run.cfg.data)?;
-            let cfg = reference::config(&run.cfg, &eval, reference, threads, &data_file)?;
+            let cfg =
+                reference::config(&run.cfg, &eval, reference, ref_threads as i64, &data_file)?;
             let pending = match reference::finished(&ref_dir, &cfg) {
                 Some(_) => None,
                 None => Some(reference::start(&ref_dir, &cfg)?),
@@ -237,7 +241,9 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         verdicts,
         rule: RULE,
     };
-    t.finish(&results, &summary, &[], &(head + &body))
+    let out = t.finish(&results, &summary, &[], &(head + &body));
+    tch::set_num_threads(threads);
+    out
 }
 
 /// Beside our run's folder: `runs/<id>-ref/` (the project's own PyTorch
