@@ -28,7 +28,8 @@ Penalty weights with the authors' code: their MEG penalty is the squared norm of
 over channels, averaged over pixels, i.e. the full squared norm / (H·W); it gets lambda·H·W
 so that the effective weight is ours. Their WGAN-GP penalty (norm over channels per pixel,
 (norm - 1)^2 averaged over pixels) has no such equivalent: it gets lambda as it is, and the
-difference is theirs to show.
+difference is theirs to show. metrics.csv holds the penalty as their code logs it; the
+Rust side multiplies their MEG image penalty by H·W to put it on our scale.
 
 Writes into OUT_DIR: metrics.csv (iteration,e_real,e_fake,penalty,mi_loss,seconds: the
 last generator and energy step of every `log_every`-th iteration, as the Rust loop logs),

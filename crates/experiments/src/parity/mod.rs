@@ -190,7 +190,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             };
             let our_evals = stats::evaluate_dir(&run.dir, &ev)?;
             let ref_evals = stats::evaluate_dir(&ref_dir, &ev)?;
-            let ref_rows = read_run_metrics(&ref_dir)?;
+            let mut ref_rows = read_run_metrics(&ref_dir)?;
+            let scale = authors_penalty_scale(&rec, &run.cfg);
+            for r in &mut ref_rows {
+                r.penalty *= scale;
+            }
             let side = |side, rows: &[Row], secs, evals: &[EvalPoint]| SideRun {
                 side,
                 spec: spec.clone(),
@@ -230,10 +234,20 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         "Reference side: {what}{commit}.\n\nRule: {RULE}. Trajectory quantities (E(real), E(fake), penalty, \
          MI loss) are per seed the mean of the last {:.0}% of the logged rows; generator quantities (modes, \
          high-quality share, KL(mode frequencies ‖ uniform)) are those of the last evaluation, from {} (toy) or {} \
-         (StackedMNIST, each channel classified by the table1 classifier) samples of a fixed latent batch. Bands in the figures: mean ± one standard deviation over seeds.\n\n",
+         (StackedMNIST, each channel classified by the table1 classifier) samples of a fixed latent batch. Bands in the figures: mean ± one standard deviation over seeds.{}\n\n",
         eval.tail * 100.0,
         eval.samples,
-        eval.stack_samples
+        eval.stack_samples,
+        if reference.is_some() {
+            " Penalties with the authors' code: their MEG image penalty (squared gradient norm over \
+             channels, averaged over pixels) is ours / (28·28); they train with λ·28·28 (the same \
+             effective weight) and their logged values are multiplied by 28·28 here. Their WGAN-GP \
+             image penalty takes (norm over channels - 1)² per pixel, which has no equivalent on our \
+             scale (the full norm per image): it is shown as they log it, and a difference there is \
+             theirs to show."
+        } else {
+            ""
+        }
     );
     let summary = Summary {
         reference: ref_info,
@@ -244,6 +258,24 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let out = t.finish(&results, &summary, &[], &(head + &body));
     tch::set_num_threads(threads);
     out
+}
+
+/// The factor that puts the logged penalty of a reference run on our scale:
+/// the authors' MEG image penalty is the squared gradient norm over channels
+/// averaged over pixels, i.e. ours / (H·W) (their run trains with λ·H·W, the
+/// same effective weight), so it is multiplied by H·W; everything else is
+/// on our scale already (toy: the full norm; the project's own reference:
+/// ours) or has no equivalent (their WGAN-GP image penalty, shown as logged).
+fn authors_penalty_scale(rec: &Value, cfg: &meg_models::RunConfig) -> f64 {
+    let authors = rec["reference"]["kind"] == "authors";
+    match (&cfg.model, cfg.objective) {
+        (meg_models::config::ModelConfig::Mnist { .. }, meg_models::config::Objective::Meg)
+            if authors =>
+        {
+            28.0 * 28.0
+        }
+        _ => 1.0,
+    }
 }
 
 /// Beside our run's folder: `runs/<id>-ref/` (the project's own PyTorch
@@ -330,6 +362,16 @@ fn spec_verdicts(ours: &[Side], refs: &[Side], tail: f64) -> Vec<Verdict> {
     out
 }
 
+/// A number for the tables: 4 decimals, or 4 significant digits in
+/// scientific notation below 0.01.
+fn num(x: f64) -> String {
+    if x != 0.0 && x.abs() < 0.01 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
 fn verdict_table(v: &[Verdict]) -> String {
     let rows: Vec<Vec<String>> = v
         .iter()
@@ -337,12 +379,19 @@ fn verdict_table(v: &[Verdict]) -> String {
             vec![
                 v.quantity.clone(),
                 format!(
-                    "{:.4} ± {:.4} (n={})",
-                    v.ours_mean, v.ours_std, v.seeds_ours
+                    "{} ± {} (n={})",
+                    num(v.ours_mean),
+                    num(v.ours_std),
+                    v.seeds_ours
                 ),
-                format!("{:.4} ± {:.4} (n={})", v.ref_mean, v.ref_std, v.seeds_ref),
-                format!("{:.4}", v.diff),
-                format!("{:.4}", v.threshold),
+                format!(
+                    "{} ± {} (n={})",
+                    num(v.ref_mean),
+                    num(v.ref_std),
+                    v.seeds_ref
+                ),
+                num(v.diff),
+                num(v.threshold),
                 match v.agree {
                     Some(true) => "agree",
                     Some(false) => "differ",
