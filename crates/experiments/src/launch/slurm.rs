@@ -132,7 +132,7 @@ pub fn render(inv: &Invocation, ids: &[String], workspace: &Path, s: &SlurmOptio
     let runs: Vec<String> = ids.iter().map(|i| quote(i)).collect();
     let last = ids.len().saturating_sub(1);
     let train = format!(
-        "{}#SBATCH --job-name={name}-train\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --open-mode=append\n#SBATCH --output={}\n{common}\n{env}RUNS=({})\nRUN=\"${{RUNS[$SLURM_ARRAY_TASK_ID]}}\"\necho \"meg: run $RUN of {} ({}), array element $SLURM_ARRAY_TASK_ID, attempt $(( ${{SLURM_RESTART_COUNT:-0}} + 1 )) on $(hostname)\"\n\"$MEG\" {args} --train-run \"$RUN\" && exit 0\nstatus=$?\necho \"meg: run $RUN of {} ({}) FAILED (exit status $status; array element $SLURM_ARRAY_TASK_ID): the evaluation job will be cancelled\" >&2\nexit $status\n",
+        "{}#SBATCH --job-name={name}-train\n#SBATCH --array=0-{last}\n#SBATCH --requeue\n#SBATCH --open-mode=append\n#SBATCH --output={}\n{common}\n{env}RUNS=({})\nRUN=\"${{RUNS[$SLURM_ARRAY_TASK_ID]}}\"\n# A requeued element runs without the crash tests' fault injection (MEG_FAULT), once.\nif [ \"${{SLURM_RESTART_COUNT:-0}}\" != 0 ]; then unset MEG_FAULT MEG_FAULT_ACTION; fi\necho \"meg: run $RUN of {} ({}), array element $SLURM_ARRAY_TASK_ID, attempt $(( ${{SLURM_RESTART_COUNT:-0}} + 1 )) on $(hostname)\"\n\"$MEG\" {args} --train-run \"$RUN\" && exit 0\nstatus=$?\necho \"meg: run $RUN of {} ({}) FAILED (exit status $status; array element $SLURM_ARRAY_TASK_ID): the evaluation job will be cancelled\" >&2\nexit $status\n",
         head(&format!("Trains one run of {} ({}) per array element.", inv.target, inv.profile)),
         quote(&logs.join("%A_%a.out").display().to_string()),
         runs.join(" "),
