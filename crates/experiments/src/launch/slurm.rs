@@ -266,3 +266,74 @@ fn sbatch(args: &[&std::ffi::OsStr]) -> Result<String> {
     }
     Ok(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Profile;
+
+    fn inv() -> Invocation {
+        Invocation {
+            meg: "/w s/target/release/meg".into(),
+            target: "table3".into(),
+            profile: Profile::Smoke,
+            device: "cuda".into(),
+            reports_dir: "/w s/reports".into(),
+            seeds: Some(2),
+        }
+    }
+
+    #[test]
+    fn scripts_hold_one_element_per_run_and_quote_paths() {
+        let ids = ["meg-s0".to_string(), "meg-s1".to_string()];
+        let s = render(
+            &inv(),
+            &ids,
+            Path::new("/w s"),
+            &SlurmOptions {
+                gpus_per_task: Some(2),
+                ..Default::default()
+            },
+        );
+        assert!(s.train.contains("#SBATCH --array=0-1\n"), "{}", s.train);
+        assert!(s.train.contains("RUNS=(meg-s0 meg-s1)"));
+        assert!(s.train.contains("MEG='/w s/target/release/meg'"));
+        assert!(s.train.contains("export MEG_WORKSPACE='/w s'"));
+        assert!(s.train.contains("#SBATCH --gpus-per-task=2\n"));
+        assert!(s
+            .train
+            .contains("--output='/w s/reports/table3/smoke/slurm/logs/%A_%a.out'"));
+        assert!(s
+            .train
+            .contains("--device cuda --reports-dir '/w s/reports' --seeds 2 --train-run \"$RUN\""));
+        assert!(!s.train.contains("--partition") && !s.train.contains("--time"));
+        assert!(s.evaluate.contains("--seeds 2 --evaluate-only"));
+        assert!(!s.evaluate.contains("--array"));
+        // Every #SBATCH line comes before the first command.
+        for text in [&s.train, &s.evaluate] {
+            let first_cmd = text.find("\nset -uo").unwrap();
+            assert!(text.rfind("#SBATCH").unwrap() < first_cmd, "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        for t in ["04:00:00", "1-00:30:00", "100:00:00"] {
+            assert!(valid_time(t), "{t}");
+        }
+        for t in ["4h", "04:60:00", "1-", "-04:00:00", "04:00", ""] {
+            assert!(!valid_time(t), "{t}");
+        }
+        let bad = SlurmOptions {
+            partition: Some("gpu; rm".into()),
+            ..Default::default()
+        };
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("--partition `gpu; rm`"), "{err}");
+        let zero = SlurmOptions {
+            gpus_per_task: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+}
