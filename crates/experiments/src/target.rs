@@ -9,8 +9,8 @@
 
 use crate::results::{Results, RunResult};
 use crate::spec::{EvalSettings, Experiment, PaperValue, Profile};
-use crate::Options;
-use anyhow::{Context, Result};
+use crate::{Mode, Options};
+use anyhow::{bail, Context, Result};
 use meg_models::train::{read_run_metrics, train_with, TrainOptions, Trained};
 use meg_models::{Model, RunConfig};
 use meg_reports::plot::{self, LinePlot, Series};
@@ -30,6 +30,20 @@ pub struct Run {
     pub spec_id: String,
     pub cfg: RunConfig,
     pub dir: PathBuf,
+}
+
+impl Run {
+    /// Whether the run has trained to its end for this config: its `run.json`
+    /// (written once the last iteration is checkpointed) holds this config.
+    pub fn finished(&self) -> bool {
+        let Ok(text) = std::fs::read_to_string(self.dir.join(meg_models::train::RUN_FILE)) else {
+            return false;
+        };
+        let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+            return false;
+        };
+        serde_json::to_value(&self.cfg).is_ok_and(|cfg| doc.get("config") == Some(&cfg))
+    }
 }
 
 /// A target being reproduced under one profile.
@@ -74,7 +88,7 @@ impl<'a> Target<'a> {
     /// checked: a missing data set stops here, before any training, with the
     /// command that fetches or imports it.
     pub fn runs(&self) -> Result<Vec<Run>> {
-        let mut runs = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
         for spec in &self.exp.runs {
             let base = self.exp.run_config(spec, self.profile())?;
             let seeds = self.opts.seeds.or(spec.seeds);
@@ -100,6 +114,18 @@ impl<'a> Target<'a> {
                 });
             }
         }
+        if let Mode::TrainRun(id) = &self.opts.mode {
+            let Some(i) = runs.iter().position(|r| &r.id == id) else {
+                let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+                bail!(
+                    "{} (profile `{}`) has no run `{id}`: its runs are {}",
+                    self.exp.target,
+                    self.profile(),
+                    ids.join(", ")
+                );
+            };
+            runs = vec![runs.swap_remove(i)];
+        }
         let needed: BTreeSet<&str> = runs
             .iter()
             .filter_map(|r| r.cfg.data.dataset_name())
@@ -113,6 +139,11 @@ impl<'a> Target<'a> {
                 )
             })?;
         }
+        if let Mode::TrainRun(_) = self.opts.mode {
+            // Beside the target's other runs, trained at the same time: the
+            // run's own lock (taken by training) is the one that matters.
+            return Ok(runs);
+        }
         if self.lock.get().is_none() {
             let lock = meg_plumbing::dirlock::DirLock::acquire(&self.out).with_context(|| {
                 format!("cannot reproduce {} ({})", self.exp.target, self.profile())
@@ -122,6 +153,26 @@ impl<'a> Target<'a> {
         }
         meg_plumbing::io::remove_stale_temporaries(&self.out)?;
         meg_plumbing::io::remove_stale_temporaries(&self.opts.reports_dir)?;
+        if self.opts.mode == Mode::EvaluateOnly {
+            let unfinished: Vec<String> = runs
+                .iter()
+                .filter(|r| !r.finished())
+                .map(|r| format!("{} ({})", r.id, r.dir.display()))
+                .collect();
+            if !unfinished.is_empty() {
+                bail!(
+                    "--evaluate-only: {} of the {} runs of {} ({}) are not finished: {}; train them first \
+                     (the Slurm array, `meg reproduce {} --profile {} --train-run ID`, or without --evaluate-only)",
+                    unfinished.len(),
+                    runs.len(),
+                    self.exp.target,
+                    self.profile(),
+                    unfinished.join(", "),
+                    self.exp.target,
+                    self.profile()
+                );
+            }
+        }
         Ok(runs)
     }
 
@@ -129,9 +180,27 @@ impl<'a> Target<'a> {
     /// every iteration trained now.
     pub fn train(&self, run: &Run, hook: &mut dyn FnMut(u64, &Model)) -> Result<Trained> {
         meg_plumbing::fault::point("before-run");
+        if self.opts.mode == Mode::EvaluateOnly && !run.finished() {
+            bail!(
+                "--evaluate-only: run `{}` is not finished ({})",
+                run.id,
+                run.dir.display()
+            );
+        }
+        // A fault point per run after each checkpoint (`checkpoint:<run id>`),
+        // so that a test can stop or kill one run of several (a Slurm array
+        // element) at an exact moment.
+        let every = run.cfg.checkpoint_every;
+        let name = format!("checkpoint:{}", run.id);
+        let mut hook = |it: u64, m: &Model| {
+            hook(it, m);
+            if it % every == 0 {
+                meg_plumbing::fault::point(&name);
+            }
+        };
         let mut topts = TrainOptions::new(&run.dir, self.opts.device);
         topts.resume = true;
-        train_with(&run.cfg, &topts, hook)
+        train_with(&run.cfg, &topts, &mut hook)
             .with_context(|| format!("training run `{}`", run.cfg.name))
     }
 

@@ -3,7 +3,7 @@
 //! every spec's run configs valid under every profile.
 
 use meg_experiments::spec::Experiment;
-use meg_experiments::{reproduce, Options, Profile, TARGETS};
+use meg_experiments::{reproduce, Mode, Options, Profile, TARGETS};
 use serde_json::Value;
 use std::path::Path;
 
@@ -14,6 +14,7 @@ fn smoke(target: &str, reports: &Path) -> Value {
         device: tch::Device::Cpu,
         reports_dir: reports.to_path_buf(),
         seeds: None,
+        mode: Mode::All,
     };
     let out = reproduce(target, &opts).unwrap();
     assert_eq!(out, [reports.join(target).join("smoke")]);
@@ -261,6 +262,7 @@ fn smoke_opts(reports: &Path) -> Options {
         device: tch::Device::Cpu,
         reports_dir: reports.to_path_buf(),
         seeds: None,
+        mode: Mode::All,
     }
 }
 
