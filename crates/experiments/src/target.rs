@@ -187,20 +187,13 @@ impl<'a> Target<'a> {
                 run.dir.display()
             );
         }
+        let mut topts = TrainOptions::new(&run.dir, self.opts.device);
+        topts.resume = true;
         // A fault point per run after each checkpoint (`checkpoint:<run id>`),
         // so that a test can stop or kill one run of several (a Slurm array
         // element) at an exact moment.
-        let every = run.cfg.checkpoint_every;
-        let name = format!("checkpoint:{}", run.id);
-        let mut hook = |it: u64, m: &Model| {
-            hook(it, m);
-            if it % every == 0 {
-                meg_plumbing::fault::point(&name);
-            }
-        };
-        let mut topts = TrainOptions::new(&run.dir, self.opts.device);
-        topts.resume = true;
-        train_with(&run.cfg, &topts, &mut hook)
+        topts.checkpoint_fault = Some(format!("checkpoint:{}", run.id));
+        train_with(&run.cfg, &topts, hook)
             .with_context(|| format!("training run `{}`", run.cfg.name))
     }
 
