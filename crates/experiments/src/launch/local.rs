@@ -5,7 +5,7 @@
 //! process slots). Each child's output goes to `runs/<id>/train.log`; the
 //! progress is one line per run (bars on a terminal).
 
-use super::{plan, Invocation};
+use super::{invocation, plan, Invocation};
 use crate::target::Run;
 use crate::{reproduce_one, Mode, Options};
 use anyhow::{bail, Context, Result};
@@ -22,7 +22,7 @@ pub const LOG_FILE: &str = "train.log";
 /// then evaluates them here; `device` is the device as the user gave it.
 pub fn run(target: &str, opts: &Options, device: &str, jobs: usize) -> Result<PathBuf> {
     let runs = plan(target, opts)?;
-    let inv = Invocation::current(target, opts, device)?;
+    let inv = invocation(target, opts, device)?;
     let slots = device_slots(device, opts.device, jobs)?;
     let failed = train_all(&inv, &runs, &slots)?;
     if !failed.is_empty() {

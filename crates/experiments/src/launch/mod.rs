@@ -12,7 +12,7 @@ pub mod slurm;
 use crate::target::Run;
 use crate::{spec, with_target, Mode, Options, TARGETS};
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+pub use meg_launch::Invocation;
 
 /// Every run of `target` under `opts` (data checked, the target's lock taken
 /// and released), with each run's `config.yaml` written into its folder
@@ -45,61 +45,17 @@ pub fn plan(target: &str, opts: &Options) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
-/// What selects a target's runs on a `meg reproduce` command line: the
-/// arguments every launched process gets before its mode flag.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    /// The `meg` binary (absolute).
-    pub meg: PathBuf,
-    pub target: String,
-    pub profile: crate::Profile,
-    /// As given (`cpu`, `cuda`, `cuda:N`, `auto`): a Slurm node resolves it.
-    pub device: String,
-    /// Absolute.
-    pub reports_dir: PathBuf,
-    pub seeds: Option<u64>,
-}
-
-impl Invocation {
-    /// The invocation of this `meg` binary for `target` under `opts`, with
-    /// `device` as the user gave it.
-    pub fn current(target: &str, opts: &Options, device: &str) -> Result<Self> {
-        let meg = std::env::current_exe().context("finding the meg binary")?;
-        let meg = meg.canonicalize().unwrap_or(meg);
-        Ok(Invocation {
-            meg,
-            target: target.to_string(),
-            profile: opts.profile,
-            device: device.to_string(),
-            reports_dir: absolute(&opts.reports_dir)?,
-            seeds: opts.seeds,
-        })
-    }
-
-    /// `reproduce TARGET --profile P --device D --reports-dir R [--seeds N]`.
-    pub fn args(&self) -> Vec<String> {
-        let mut a = vec![
-            "reproduce".to_string(),
-            self.target.clone(),
-            "--profile".into(),
-            self.profile.to_string(),
-            "--device".into(),
-            self.device.clone(),
-            "--reports-dir".into(),
-            self.reports_dir.display().to_string(),
-        ];
-        if let Some(n) = self.seeds {
-            a.extend(["--seeds".to_string(), n.to_string()]);
-        }
-        a
-    }
-}
-
-/// `p` made absolute against the current directory (it need not exist).
-pub fn absolute(p: &Path) -> Result<PathBuf> {
-    Ok(if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(p)
+/// The invocation of this `meg` binary for `target` under `opts`, with
+/// `device` as the user gave it.
+pub fn invocation(target: &str, opts: &Options, device: &str) -> Result<Invocation> {
+    let meg = std::env::current_exe().context("finding the meg binary")?;
+    let meg = meg.canonicalize().unwrap_or(meg);
+    Ok(Invocation {
+        meg,
+        target: target.to_string(),
+        profile: opts.profile.to_string(),
+        device: device.to_string(),
+        reports_dir: meg_launch::absolute(&opts.reports_dir)?,
+        seeds: opts.seeds,
     })
 }
