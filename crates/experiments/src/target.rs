@@ -249,7 +249,9 @@ impl<'a> Target<'a> {
             .find(|v| v.setting == setting && v.metric == metric)
     }
 
-    /// A table row of ours beside the paper's value for the same setting.
+    /// A table row of ours beside the paper's value for the same setting; a
+    /// reference without a difference when this profile trains on other data
+    /// than the paper profile (see [`Target::stand_in`]).
     pub fn row(&self, setting: &str, metric: &str, ours: f64, ours_std: Option<f64>) -> TableRow {
         let p = self.paper(setting, metric);
         let mut row = TableRow::new(setting, metric, ours);
@@ -257,9 +259,34 @@ impl<'a> Target<'a> {
             row = row.std(s);
         }
         match p {
+            Some(p) if self.stand_in().is_some() => row.paper(p.value, p.std).reference_only(),
             Some(p) => row.paper(p.value, p.std),
             None => row,
         }
+    }
+
+    /// When this profile's runs read other data than the paper profile's
+    /// (a stand-in, a smaller or synthetic set), what they read instead: then
+    /// the paper's numbers are a reference, not something ours differ from.
+    pub fn stand_in(&self) -> Option<String> {
+        if self.profile() == Profile::Paper {
+            return None;
+        }
+        for spec in &self.exp.runs {
+            let ours = self.exp.run_config(spec, self.profile()).ok()?;
+            let paper = match self.exp.run_config(spec, Profile::Paper) {
+                Ok(c) => c,
+                Err(_) => return Some(ours.data.describe()),
+            };
+            if ours.data != paper.data {
+                return Some(format!(
+                    "{} instead of the paper's {}",
+                    ours.data.describe(),
+                    paper.data.describe()
+                ));
+            }
+        }
+        None
     }
 
     /// Writes `results.json` (runs and summary with config, seeds, provenance
@@ -307,8 +334,15 @@ impl<'a> Target<'a> {
             let df = meg_reports::table::write_table(&self.out, table)?;
             let table_md = meg_reports::table::markdown(&df)?;
             let source = &self.exp.paper.source;
+            let reference = match self.stand_in() {
+                Some(data) if table.iter().any(|r| r.paper.is_some()) => format!(
+                    "This profile trains on {data}: the paper's numbers are shown for \
+                     reference only, and no difference is computed.\n\n"
+                ),
+                _ => String::new(),
+            };
             md += &format!(
-                "## Ours beside the paper\n\n{}{table_md}\n",
+                "## Ours beside the paper\n\n{}{reference}{table_md}\n",
                 if source.is_empty() {
                     String::new()
                 } else {
