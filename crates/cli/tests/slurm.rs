@@ -110,26 +110,45 @@ fn submit(reports: &Path, env: &[(&str, &str)]) -> Jobs {
     }
 }
 
+/// Waits until the cluster reaches the state `reached` tests for, asking it
+/// again every `POLL` (the daemons change state on their own; the tests never
+/// act after a time, only on a state), and fails with `what` after `limit`.
+fn wait_until(limit: Duration, mut reached: impl FnMut() -> bool, what: impl Fn() -> String) {
+    const POLL: Duration = Duration::from_millis(100);
+    let t0 = Instant::now();
+    while !reached() {
+        assert!(t0.elapsed() < limit, "{}", what());
+        std::thread::sleep(POLL);
+    }
+}
+
 /// Polls `squeue` until none of the jobs is pending or running.
 fn wait_done(jobs: &Jobs) {
-    let t0 = Instant::now();
-    loop {
+    let ids = format!("{},{}", jobs.array, jobs.evaluate);
+    let queued = || {
         let o = slurm("squeue")
-            .args(["-h", "-o", "%i %T", "-j"])
-            .arg(format!("{},{}", jobs.array, jobs.evaluate))
+            .args(["-h", "-o", "%i %T", "-j", &ids])
             .output()
             .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
-        if o.status.success() && out.trim().is_empty() {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(600),
-            "jobs still queued after 10 minutes:\n{out}\nlogs: {}",
-            logs_text(&jobs.logs)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    wait_until(
+        Duration::from_secs(600),
+        || {
+            let (ok, out) = queued();
+            ok && out.trim().is_empty()
+        },
+        || {
+            format!(
+                "jobs still queued after 10 minutes:\n{}\nlogs: {}",
+                queued().1,
+                logs_text(&jobs.logs)
+            )
+        },
+    );
 }
 
 /// `JobState` of a job (or of array element `A_I`).
@@ -209,16 +228,16 @@ fn slurm_requeued_element_resumes_and_matches_the_serial_run() {
             ("MEG_FAULT_ACTION", "stop"),
         ],
     );
-    let t0 = Instant::now();
-    while !element_log(&jobs, 1).contains("stopping this process (SIGSTOP) at `checkpoint:meg-s1`")
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(300),
-            "element 1 never reached its checkpoint:\n{}",
-            logs_text(&jobs.logs)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(300),
+        || element_log(&jobs, 1).contains("stopping this process (SIGSTOP) at `checkpoint:meg-s1`"),
+        || {
+            format!(
+                "element 1 never reached its checkpoint:\n{}",
+                logs_text(&jobs.logs)
+            )
+        },
+    );
     // ...and is requeued there, as a preempted job is: killed and queued again.
     let element = format!("{}_1", jobs.array);
     let o = slurm("scontrol")
@@ -228,15 +247,11 @@ fn slurm_requeued_element_resumes_and_matches_the_serial_run() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Slurm makes a requeued job eligible two minutes later; make it
     // eligible now, once it is pending again.
-    let t0 = Instant::now();
-    while state(&element) != "PENDING" {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "{}",
-            state(&element)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(120),
+        || state(&element) == "PENDING",
+        || state(&element),
+    );
     let o = slurm("scontrol")
         .args(["update", &format!("JobId={element}"), "StartTime=now"])
         .output()
