@@ -91,8 +91,9 @@ pub fn reproduce(target: &str, opts: &Options) -> Result<Vec<PathBuf>> {
     Ok(vec![reproduce_one(target, opts)?])
 }
 
-/// Reproduces one target (not `all`) in `opts.mode`.
-pub(crate) fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
+/// The spec of `target` (one of [`TARGETS`]), with `opts.profile` checked
+/// to exist in it.
+pub(crate) fn load_target(target: &str, opts: &Options) -> Result<spec::Experiment> {
     if !TARGETS.contains(&target) {
         bail!(
             "unknown target `{target}`: expected one of {}, or all",
@@ -101,6 +102,12 @@ pub(crate) fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
     }
     let exp = spec::Experiment::load(target)?;
     exp.profile(opts.profile)?;
+    Ok(exp)
+}
+
+/// Reproduces one target (not `all`) in `opts.mode`.
+pub(crate) fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
+    let exp = load_target(target, opts)?;
     if let Mode::TrainRun(_) = opts.mode {
         return match target {
             "table3" => table3::train_run(&exp, opts),

@@ -10,22 +10,15 @@ pub mod local;
 pub mod slurm;
 
 use crate::target::Run;
-use crate::{spec, with_target, Mode, Options, TARGETS};
-use anyhow::{bail, Context, Result};
+use crate::{with_target, Mode, Options};
+use anyhow::{Context, Result};
 pub use meg_launch::Invocation;
 
 /// Every run of `target` under `opts` (data checked, the target's lock taken
 /// and released), with each run's `config.yaml` written into its folder
 /// unless a checkpoint there already holds the run (training then checks it).
 pub fn plan(target: &str, opts: &Options) -> Result<Vec<Run>> {
-    if !TARGETS.contains(&target) {
-        bail!(
-            "unknown target `{target}`: expected one of {}, or all",
-            TARGETS.join(", ")
-        );
-    }
-    let exp = spec::Experiment::load(target)?;
-    exp.profile(opts.profile)?;
+    let exp = crate::load_target(target, opts)?;
     let opts = Options {
         mode: Mode::All,
         ..opts.clone()
