@@ -84,4 +84,14 @@ tag = "wgan_critic"
 out.update({f"{tag}.loss": loss, f"{tag}.penalty": gp})
 record_grads(tag, "E", [E], loss)
 
+# The two WGAN-GP penalties of an image-shaped input gradient [N, C, H, W] (drawn last,
+# so the values above do not move): Gulrajani et al.'s norm of each example's whole
+# gradient, and the authors' released code's norm over the channel axis (dim=1) per pixel.
+g_img = torch.randn(3, 2, 4, 5) * 0.8
+out.update(
+    g_img=g_img,
+    gp_per_example=(g_img.flatten(1).norm(2, dim=1) - 1).pow(2).mean(),
+    gp_per_pixel=(g_img.norm(2, dim=1) - 1).pow(2).mean(),
+)
+
 dump("models_objectives.json", out, width=W, z_dim=Z, batch=N, meg_lambda=LAM, wgan_lambda=10.0)

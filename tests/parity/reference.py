@@ -26,10 +26,13 @@ crates/models/src/data does (same set, a different random stream).
 
 Penalty weights with the authors' code: their MEG penalty is the squared norm of grad_x E
 over channels, averaged over pixels, i.e. the full squared norm / (H·W); it gets lambda·H·W
-so that the effective weight is ours. Their WGAN-GP penalty (norm over channels per pixel,
-(norm - 1)^2 averaged over pixels) has no such equivalent: it gets lambda as it is, and the
-difference is theirs to show. metrics.csv holds the penalty as their code logs it; the
-Rust side multiplies their MEG image penalty by H·W to put it on our scale.
+so that the effective weight is ours. Their WGAN-GP penalty (one interpolation weight per
+element, the norm over channels per pixel, (norm - 1)^2 averaged over pixels) is the
+config's `gradient_penalty: per-pixel`; it is the only one their code has, so a run with
+`per-example` (Gulrajani et al., our default) is compared against it as it is and the
+difference is theirs to show. The project's own step computes either, by the config.
+metrics.csv holds the penalty as their code logs it; the Rust side multiplies their MEG
+image penalty by H·W to put it on our scale.
 
 Writes into OUT_DIR: metrics.csv (iteration,e_real,e_fake,penalty,mi_loss,seconds: the
 last generator and energy step of every `log_every`-th iteration, as the Rust loop logs),
@@ -148,14 +151,21 @@ def grad_sq_norm(e, x):
 def own_energy_step(e, g, opt_e, real, cfg):
     """MEG: mean E(x) - mean E(G(z)) + lambda * mean ||grad_x E(x)||^2; WGAN-GP with
     D = -E: the same first terms + lambda * mean (||grad D(x^)|| - 1)^2 on random
-    interpolates. Returns (E(real), E(fake), penalty)."""
+    interpolates (per example, or per pixel over channels with `gradient_penalty:
+    per-pixel`). Returns (E(real), E(fake), penalty)."""
     n = cfg["batch_size"]
     opt_e.zero_grad()
     with torch.no_grad():
         fake = g(torch.randn(n, cfg["z_dim"]))
     real = real.clone().requires_grad_(True)
     e_real, e_fake = e(real).mean(), e(fake).mean()
-    if cfg["objective"] == "wgan-gp":
+    if cfg["objective"] == "wgan-gp" and cfg["gradient_penalty"] == "per-pixel":
+        # One weight per element; the norm over axis 1 (channels) at each pixel.
+        alpha = torch.rand_like(real)
+        x_hat = (fake + alpha * (real.detach() - fake)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(e(x_hat).sum(), x_hat, create_graph=True)
+        penalty = (grad.square().sum(1).sqrt() - 1).square().mean()
+    elif cfg["objective"] == "wgan-gp":
         alpha = torch.rand([n] + [1] * (real.dim() - 1))
         x_hat = (fake + alpha * (real.detach() - fake)).requires_grad_(True)
         penalty = (grad_sq_norm(e, x_hat).sqrt() - 1).square().mean()
@@ -245,6 +255,7 @@ def authors_reference(cfg, root):
         "kind": "authors",
         "what": f"the authors' code imported from {root} (networks/toy.py or networks/mnist.py by the run, scripts/train/functions.py, networks/regularizers.py)",
         "lamda": lamda,
+        "gradient_penalty": "per-pixel (theirs, whatever the config asks)" if cfg["objective"] == "wgan-gp" else None,
         "dir": str(root),
         "commit": commit.stdout.strip() if commit.returncode == 0 else f"unknown (git: {commit.stderr.strip()})",
     }

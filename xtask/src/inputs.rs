@@ -45,6 +45,22 @@ pub const INPUTS: &[Input] = &[
             "parity_reference_dir_without_the_authors_code_is_refused",
         ],
     },
+    Input {
+        what: "a single-node Slurm cluster on localhost (its slurm.conf)",
+        path: || {
+            std::env::var_os("MEG_SLURM_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/tmp/meg-slurm"))
+                .join("slurm.conf")
+        },
+        how: ".ci/slurm-cluster.sh start (installs Debian's slurmctld slurmd slurm-client munge when missing; `stop` ends it)",
+        ci_provides: true,
+        tests: &[
+            "slurm_array_matches_the_serial_run",
+            "slurm_requeued_element_resumes_and_matches_the_serial_run",
+            "slurm_failed_element_cancels_the_evaluation_and_names_the_run",
+        ],
+    },
 ];
 
 /// A test that will not run, and why.

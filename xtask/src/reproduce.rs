@@ -2,7 +2,8 @@
 //!
 //! The experiment logic lives in the `meg-experiments` crate (it needs
 //! libtorch); this task provisions libtorch, builds the release binary and
-//! forwards the arguments.
+//! forwards the arguments, `--jobs N` and `--launcher slurm ...` included
+//! (see `meg reproduce --help` and the README's section on clusters).
 
 use crate::util::run_status;
 use anyhow::{bail, Result};
@@ -11,6 +12,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if args.is_empty() || args[0].starts_with('-') {
         bail!(
             "usage: cargo xtask reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto] [--seeds N] [--reference DIR]\n\
+             \x20      [--jobs N | --launcher slurm [--partition NAME] [--gpus-per-task N] [--time HH:MM:SS] [--account A] [--dry-run]]\n\
              targets: table1 table2 table3 table4 fig2 fig3 celeba all, and parity (ours against PyTorch; --reference DIR: the authors' checkout)"
         );
     }

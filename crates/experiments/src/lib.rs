@@ -7,6 +7,7 @@ pub mod celeba;
 pub mod classifier;
 pub mod fig2;
 pub mod fig3;
+pub mod launch;
 pub mod parity;
 pub mod profile;
 pub mod results;
@@ -20,7 +21,7 @@ pub mod target;
 
 pub use profile::Profile;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use tch::Device;
 
@@ -52,6 +53,23 @@ pub struct Options {
     /// reference side (`--reference DIR`); without it, the project's own
     /// PyTorch code.
     pub reference: Option<PathBuf>,
+    /// Train and evaluate, only evaluate, or only train one run.
+    pub mode: Mode,
+}
+
+/// What [`reproduce`] does with a target's runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Train (or resume, or find finished) every run, then evaluate and report.
+    #[default]
+    All,
+    /// Evaluate and report runs trained elsewhere (a Slurm array, `--jobs`);
+    /// fails, naming them, if any run is unfinished. Trains nothing.
+    EvaluateOnly,
+    /// Train (or resume) the one run with this id, with the target's
+    /// in-training evaluations, and nothing else: no target lock, no report.
+    /// What a Slurm array element and a `--jobs` child run.
+    TrainRun(String),
 }
 
 /// The workspace's `reports/` directory.
@@ -87,7 +105,9 @@ pub fn reproduce(target: &str, opts: &Options) -> Result<Vec<PathBuf>> {
     Ok(vec![reproduce_one(target, opts)?])
 }
 
-fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
+/// The spec of `target` (one of [`TARGETS`] or [`EXTRA_TARGETS`]), with `opts.profile` checked
+/// to exist in it.
+pub(crate) fn load_target(target: &str, opts: &Options) -> Result<spec::Experiment> {
     if !TARGETS.contains(&target) && !EXTRA_TARGETS.contains(&target) {
         bail!(
             "unknown target `{target}`: expected one of {}, {}, or all",
@@ -98,8 +118,33 @@ fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
     if opts.reference.is_some() && target != "parity" {
         bail!("--reference is for the parity target only, not `{target}`");
     }
+    if EXTRA_TARGETS.contains(&target) && opts.mode != Mode::All {
+        bail!(
+            "`{target}` trains both of its implementations here, side by side: \
+             --train-run and --evaluate-only are for the paper's targets ({})",
+            TARGETS.join(", ")
+        );
+    }
     let exp = spec::Experiment::load(target)?;
     exp.profile(opts.profile)?;
+    Ok(exp)
+}
+
+/// Reproduces one target (not `all`) in `opts.mode`.
+pub(crate) fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
+    let exp = load_target(target, opts)?;
+    if let Mode::TrainRun(_) = opts.mode {
+        return match target {
+            "table3" => table3::train_run(&exp, opts),
+            "table4" => table4::train_run(&exp, opts),
+            _ => with_target(&exp, opts, |t| {
+                let runs = t.runs()?;
+                let run = runs.first().context("the run was selected")?;
+                t.train(run, &mut |_, _| {})?;
+                Ok(run.dir.clone())
+            }),
+        };
+    }
     match target {
         "table1" => table1::run(&exp, opts),
         "table2" => table2::run(&exp, opts),
@@ -110,5 +155,31 @@ fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
         "celeba" => celeba::run(&exp, opts),
         "parity" => parity::run(&exp, opts),
         _ => unreachable!("checked against TARGETS"),
+    }
+}
+
+/// Calls `f` with the target of `exp` under `opts`, its evaluation settings
+/// read into the target's own type (and so checked) but not used.
+pub(crate) fn with_target<R>(
+    exp: &spec::Experiment,
+    opts: &Options,
+    f: impl FnOnce(&target::Target) -> Result<R>,
+) -> Result<R> {
+    fn go<E: spec::EvalSettings, R>(
+        exp: &spec::Experiment,
+        opts: &Options,
+        f: impl FnOnce(&target::Target) -> Result<R>,
+    ) -> Result<R> {
+        let (t, _) = target::Target::new::<E>(exp, opts)?;
+        f(&t)
+    }
+    match exp.target.as_str() {
+        "table1" => go::<table1::Eval, R>(exp, opts, f),
+        "table2" => go::<table2::Eval, R>(exp, opts, f),
+        "table3" | "table4" => go::<anomaly::Eval, R>(exp, opts, f),
+        "fig2" => go::<fig2::Eval, R>(exp, opts, f),
+        "fig3" => go::<fig3::Eval, R>(exp, opts, f),
+        "celeba" => go::<celeba::Eval, R>(exp, opts, f),
+        other => bail!("unknown target `{other}` in {}", exp.path.display()),
     }
 }

@@ -9,7 +9,7 @@ use crate::anomaly::{
 };
 use crate::results::RunResult;
 use crate::spec::Experiment;
-use crate::target::{mean_std, Target};
+use crate::target::{mean_std, Run, Target};
 use crate::Options;
 use anyhow::{bail, Context, Result};
 use meg_datasets::config::holdout_of;
@@ -63,30 +63,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut all: Vec<Vec<EpochEval>> = Vec::new();
     let mut curves = Vec::new();
     for run in &runs {
-        let (test, n_train) = match run.cfg.data {
-            DataConfig::Kdd99 {
-                scaling,
-                split_seed,
-                synthetic,
-            } => {
-                let data = meg_datasets::config::kdd99(scaling, split_seed, synthetic)?;
-                let x = meg_models::data::matrix(&data.test_x, tch::Device::Cpu)?;
-                let test = TestSet::new(x, &tch::Tensor::from_slice(&data.test_y))?;
-                (test, data.train_x.nrows())
-            }
-            // The stand-in where KDD99 is unavailable: a held-out image class
-            // plays "normal.", re-mixed to 20% of the test set as in KDD99.
-            DataConfig::MnistHoldout { split_seed, .. } => {
-                let (split, flat) = holdout_of(&run.cfg.data).expect("mnist-holdout data")?;
-                let test = TestSet::holdout(&split, flat)?.remix(0.2, split_seed)?;
-                (test, split.train.len() as usize)
-            }
-            _ => bail!(
-                "{}: run `{}` must use kdd99 data (or mnist-holdout data, the stand-in)",
-                exp.path.display(),
-                run.id
-            ),
-        };
+        let (test, n_train) = test_set(exp, run)?;
         let (evals, model, train_seconds) = train_and_evaluate(&t, run, &test, n_train, last)?;
         if curves.is_empty() {
             curves.push(Series {
@@ -149,4 +126,44 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     body += &pr;
     body += &t.loss_plot(&run_refs)?;
     t.finish(&per_run, &summary, &rows, &body)
+}
+
+/// The test set of `run` (KDD99's test half, or the held-out-class stand-in
+/// re-mixed to 20% anomalies) and the size of its training set.
+fn test_set(exp: &Experiment, run: &Run) -> Result<(TestSet, usize)> {
+    Ok(match run.cfg.data {
+        DataConfig::Kdd99 {
+            scaling,
+            split_seed,
+            synthetic,
+        } => {
+            let data = meg_datasets::config::kdd99(scaling, split_seed, synthetic)?;
+            let x = meg_models::data::matrix(&data.test_x, tch::Device::Cpu)?;
+            let test = TestSet::new(x, &tch::Tensor::from_slice(&data.test_y))?;
+            (test, data.train_x.nrows())
+        }
+        // The stand-in where KDD99 is unavailable: a held-out image class
+        // plays "normal.", re-mixed to 20% of the test set as in KDD99.
+        DataConfig::MnistHoldout { split_seed, .. } => {
+            let (split, flat) = holdout_of(&run.cfg.data).expect("mnist-holdout data")?;
+            let test = TestSet::holdout(&split, flat)?.remix(0.2, split_seed)?;
+            (test, split.train.len() as usize)
+        }
+        _ => bail!(
+            "{}: run `{}` must use kdd99 data (or mnist-holdout data, the stand-in)",
+            exp.path.display(),
+            run.id
+        ),
+    })
+}
+
+/// Trains the one run `opts.mode` selects, with its epoch evaluations
+/// ([`crate::Mode::TrainRun`]); returns its folder.
+pub fn train_run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
+    let runs = t.runs()?;
+    let run = runs.first().context("the run was selected")?;
+    let (test, n_train) = test_set(exp, run)?;
+    train_and_evaluate(&t, run, &test, n_train, cfg.last_epochs)?;
+    Ok(run.dir.clone())
 }

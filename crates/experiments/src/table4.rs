@@ -6,9 +6,9 @@
 use crate::anomaly::{mean_of, pr_curve, pr_plot, train_and_evaluate, Eval, Evaluated, TestSet};
 use crate::results::RunResult;
 use crate::spec::Experiment;
-use crate::target::Target;
+use crate::target::{Run, Target};
 use crate::Options;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use meg_datasets::config::holdout_of;
 use meg_reports::plot::Series;
 use serde::Serialize;
@@ -55,17 +55,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut curves = Vec::new();
     let mut digits = BTreeMap::new();
     for run in &runs {
-        let Some(holdout) = holdout_of(&run.cfg.data) else {
-            bail!(
-                "{}: run `{}` must use mnist-holdout data",
-                exp.path.display(),
-                run.id
-            );
-        };
-        let (split, flat) = holdout?;
-        let digit = split.digit;
-        let test = TestSet::holdout(&split, flat)?;
-        let n_train = split.train.len() as usize;
+        let (digit, test, n_train) = test_set(exp, run)?;
         let (evals, model, train_seconds) = train_and_evaluate(&t, run, &test, n_train, last)?;
         let anomalies = test.labels.iter().filter(|&&l| l).count();
         // A score that ignores the input has an AUPRC equal to the anomaly share.
@@ -118,4 +108,30 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     body += &pr;
     body += &t.loss_plot(&run_refs)?;
     t.finish(&per_run, &summary, &rows, &body)
+}
+
+/// The held-out digit of `run`, its test set (the other classes' held-out
+/// 20% plus every example of the digit) and the size of its training set.
+fn test_set(exp: &Experiment, run: &Run) -> Result<(i64, TestSet, usize)> {
+    let Some(holdout) = holdout_of(&run.cfg.data) else {
+        bail!(
+            "{}: run `{}` must use mnist-holdout data",
+            exp.path.display(),
+            run.id
+        );
+    };
+    let (split, flat) = holdout?;
+    let test = TestSet::holdout(&split, flat)?;
+    Ok((split.digit, test, split.train.len() as usize))
+}
+
+/// Trains the one run `opts.mode` selects, with its epoch evaluations
+/// ([`crate::Mode::TrainRun`]); returns its folder.
+pub fn train_run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
+    let runs = t.runs()?;
+    let run = runs.first().context("the run was selected")?;
+    let (_, test, n_train) = test_set(exp, run)?;
+    train_and_evaluate(&t, run, &test, n_train, cfg.last_epochs)?;
+    Ok(run.dir.clone())
 }

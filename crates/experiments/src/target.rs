@@ -9,8 +9,8 @@
 
 use crate::results::{Results, RunResult};
 use crate::spec::{EvalSettings, Experiment, PaperValue, Profile};
-use crate::Options;
-use anyhow::{Context, Result};
+use crate::{Mode, Options};
+use anyhow::{bail, Context, Result};
 use meg_models::train::{read_run_metrics, train_with, TrainOptions, Trained};
 use meg_models::{Model, RunConfig};
 use meg_reports::plot::{self, LinePlot, Series};
@@ -30,6 +30,20 @@ pub struct Run {
     pub spec_id: String,
     pub cfg: RunConfig,
     pub dir: PathBuf,
+}
+
+impl Run {
+    /// Whether the run has trained to its end for this config: its `run.json`
+    /// (written once the last iteration is checkpointed) holds this config.
+    pub fn finished(&self) -> bool {
+        let Ok(text) = std::fs::read_to_string(self.dir.join(meg_models::train::RUN_FILE)) else {
+            return false;
+        };
+        let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+            return false;
+        };
+        serde_json::to_value(&self.cfg).is_ok_and(|cfg| doc.get("config") == Some(&cfg))
+    }
 }
 
 /// A target being reproduced under one profile.
@@ -74,7 +88,7 @@ impl<'a> Target<'a> {
     /// checked: a missing data set stops here, before any training, with the
     /// command that fetches or imports it.
     pub fn runs(&self) -> Result<Vec<Run>> {
-        let mut runs = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
         for spec in &self.exp.runs {
             let base = self.exp.run_config(spec, self.profile())?;
             let seeds = self.opts.seeds.or(spec.seeds);
@@ -100,6 +114,18 @@ impl<'a> Target<'a> {
                 });
             }
         }
+        if let Mode::TrainRun(id) = &self.opts.mode {
+            let Some(i) = runs.iter().position(|r| &r.id == id) else {
+                let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+                bail!(
+                    "{} (profile `{}`) has no run `{id}`: its runs are {}",
+                    self.exp.target,
+                    self.profile(),
+                    ids.join(", ")
+                );
+            };
+            runs = vec![runs.swap_remove(i)];
+        }
         let needed: BTreeSet<&str> = runs
             .iter()
             .filter_map(|r| r.cfg.data.dataset_name())
@@ -113,6 +139,11 @@ impl<'a> Target<'a> {
                 )
             })?;
         }
+        if let Mode::TrainRun(_) = self.opts.mode {
+            // Beside the target's other runs, trained at the same time: the
+            // run's own lock (taken by training) is the one that matters.
+            return Ok(runs);
+        }
         if self.lock.get().is_none() {
             let lock = meg_plumbing::dirlock::DirLock::acquire(&self.out).with_context(|| {
                 format!("cannot reproduce {} ({})", self.exp.target, self.profile())
@@ -122,6 +153,26 @@ impl<'a> Target<'a> {
         }
         meg_plumbing::io::remove_stale_temporaries(&self.out)?;
         meg_plumbing::io::remove_stale_temporaries(&self.opts.reports_dir)?;
+        if self.opts.mode == Mode::EvaluateOnly {
+            let unfinished: Vec<String> = runs
+                .iter()
+                .filter(|r| !r.finished())
+                .map(|r| format!("{} ({})", r.id, r.dir.display()))
+                .collect();
+            if !unfinished.is_empty() {
+                bail!(
+                    "--evaluate-only: {} of the {} runs of {} ({}) are not finished: {}; train them first \
+                     (the Slurm array, `meg reproduce {} --profile {} --train-run ID`, or without --evaluate-only)",
+                    unfinished.len(),
+                    runs.len(),
+                    self.exp.target,
+                    self.profile(),
+                    unfinished.join(", "),
+                    self.exp.target,
+                    self.profile()
+                );
+            }
+        }
         Ok(runs)
     }
 
@@ -129,8 +180,19 @@ impl<'a> Target<'a> {
     /// every iteration trained now.
     pub fn train(&self, run: &Run, hook: &mut dyn FnMut(u64, &Model)) -> Result<Trained> {
         meg_plumbing::fault::point("before-run");
+        if self.opts.mode == Mode::EvaluateOnly && !run.finished() {
+            bail!(
+                "--evaluate-only: run `{}` is not finished ({})",
+                run.id,
+                run.dir.display()
+            );
+        }
         let mut topts = TrainOptions::new(&run.dir, self.opts.device);
         topts.resume = true;
+        // A fault point per run after each checkpoint (`checkpoint:<run id>`),
+        // so that a test can stop or kill one run of several (a Slurm array
+        // element) at an exact moment.
+        topts.checkpoint_fault = Some(format!("checkpoint:{}", run.id));
         train_with(&run.cfg, &topts, hook)
             .with_context(|| format!("training run `{}`", run.cfg.name))
     }
@@ -187,7 +249,9 @@ impl<'a> Target<'a> {
             .find(|v| v.setting == setting && v.metric == metric)
     }
 
-    /// A table row of ours beside the paper's value for the same setting.
+    /// A table row of ours beside the paper's value for the same setting; a
+    /// reference without a difference when this profile trains on other data
+    /// than the paper profile (see [`Target::stand_in`]).
     pub fn row(&self, setting: &str, metric: &str, ours: f64, ours_std: Option<f64>) -> TableRow {
         let p = self.paper(setting, metric);
         let mut row = TableRow::new(setting, metric, ours);
@@ -195,9 +259,34 @@ impl<'a> Target<'a> {
             row = row.std(s);
         }
         match p {
+            Some(p) if self.stand_in().is_some() => row.paper(p.value, p.std).reference_only(),
             Some(p) => row.paper(p.value, p.std),
             None => row,
         }
+    }
+
+    /// When this profile's runs read other data than the paper profile's
+    /// (a stand-in, a smaller or synthetic set), what they read instead: then
+    /// the paper's numbers are a reference, not something ours differ from.
+    pub fn stand_in(&self) -> Option<String> {
+        if self.profile() == Profile::Paper {
+            return None;
+        }
+        for spec in &self.exp.runs {
+            let ours = self.exp.run_config(spec, self.profile()).ok()?;
+            let paper = match self.exp.run_config(spec, Profile::Paper) {
+                Ok(c) => c,
+                Err(_) => return Some(ours.data.describe()),
+            };
+            if ours.data != paper.data {
+                return Some(format!(
+                    "{} instead of the paper's {}",
+                    ours.data.describe(),
+                    paper.data.describe()
+                ));
+            }
+        }
+        None
     }
 
     /// Writes `results.json` (runs and summary with config, seeds, provenance
@@ -245,8 +334,15 @@ impl<'a> Target<'a> {
             let df = meg_reports::table::write_table(&self.out, table)?;
             let table_md = meg_reports::table::markdown(&df)?;
             let source = &self.exp.paper.source;
+            let reference = match self.stand_in() {
+                Some(data) if table.iter().any(|r| r.paper.is_some()) => format!(
+                    "This profile trains on {data}: the paper's numbers are shown for \
+                     reference only, and no difference is computed.\n\n"
+                ),
+                _ => String::new(),
+            };
             md += &format!(
-                "## Ours beside the paper\n\n{}{table_md}\n",
+                "## Ours beside the paper\n\n{}{reference}{table_md}\n",
                 if source.is_empty() {
                     String::new()
                 } else {

@@ -1,7 +1,7 @@
 //! `fig2` end to end on the smoke profile: training, evaluation, plots, report;
 //! a second invocation reuses the finished runs.
 
-use meg_experiments::{reproduce, Options, Profile};
+use meg_experiments::{reproduce, Mode, Options, Profile};
 
 /// Regenerates the run's evaluation samples from its checkpoint (seed
 /// `eval_seed`, `eval_samples` draws) and recounts, without the metrics crate,
@@ -71,6 +71,7 @@ fn fig2_smoke_writes_the_report_and_reuses_finished_runs() {
         reports_dir: tmp.path().to_path_buf(),
         seeds: None,
         reference: None,
+        mode: Mode::All,
     };
     let out = reproduce("fig2", &opts).unwrap().remove(0);
     assert_eq!(out, tmp.path().join("fig2").join("smoke"));

@@ -15,6 +15,7 @@ fn opts(reports: &Path, reference: Option<PathBuf>) -> Options {
         reports_dir: reports.to_path_buf(),
         seeds: None,
         reference,
+        mode: meg_experiments::Mode::All,
     }
 }
 
@@ -61,12 +62,13 @@ fn parity_smoke_trains_both_sides_and_writes_verdicts() {
     let res: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     let runs = res["runs"].as_object().unwrap();
-    assert_eq!(runs.len(), 18, "3 specs x 3 seeds x 2 sides");
+    assert_eq!(runs.len(), 24, "4 specs x 3 seeds x 2 sides");
     // Evaluations every 20 iterations and at the end, on both sides.
     for (spec, end, evals) in [
         ("toy-meg", 40, &[20, 40][..]),
         ("smnist-meg", 20, &[20][..]),
         ("smnist-wgan", 20, &[20][..]),
+        ("smnist-wgan-std", 20, &[20][..]),
     ] {
         for k in 0..3 {
             for (id, side) in [
@@ -85,7 +87,7 @@ fn parity_smoke_trains_both_sides_and_writes_verdicts() {
                 assert_eq!(its, evals, "{id}");
                 assert_eq!(r["final"]["iteration"], end, "{id}");
                 let mi = r["final"]["mi_loss"].as_f64().unwrap();
-                if spec == "smnist-wgan" {
+                if spec.starts_with("smnist-wgan") {
                     assert_eq!(mi, 0.0, "{id}: WGAN-GP has no MI term");
                 } else {
                     assert!(mi > 0.0, "{id}");
@@ -95,6 +97,27 @@ fn parity_smoke_trains_both_sides_and_writes_verdicts() {
                 assert!(spec == "toy-meg" || modes >= 1.0, "{id}: {modes}");
             }
         }
+    }
+    // The authors' per-pixel penalty reaches both sides of `smnist-wgan`;
+    // `smnist-wgan-std` keeps the default on both.
+    for (spec, per_pixel) in [("smnist-wgan", true), ("smnist-wgan-std", false)] {
+        let ours =
+            std::fs::read_to_string(dir.join(format!("runs/{spec}-s0/config.yaml"))).unwrap();
+        assert_eq!(
+            ours.contains("gradient_penalty: per-pixel"),
+            per_pixel,
+            "{ours}"
+        );
+        let theirs: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("runs/{spec}-s0-ref/config.json"))).unwrap(),
+        )
+        .unwrap();
+        let want = if per_pixel {
+            "per-pixel"
+        } else {
+            "per-example"
+        };
+        assert_eq!(theirs["gradient_penalty"], want, "{theirs}");
     }
     // The exported StackedMNIST set the reference trained on.
     assert!(dir.join("runs/smnist-meg-data.safetensors").is_file());

@@ -3,7 +3,7 @@
 //! every spec's run configs valid under every profile.
 
 use meg_experiments::spec::Experiment;
-use meg_experiments::{reproduce, Options, Profile, TARGETS};
+use meg_experiments::{reproduce, Mode, Options, Profile, TARGETS};
 use serde_json::Value;
 use std::path::Path;
 
@@ -15,6 +15,7 @@ fn smoke(target: &str, reports: &Path) -> Value {
         reports_dir: reports.to_path_buf(),
         seeds: None,
         reference: None,
+        mode: Mode::All,
     };
     let out = reproduce(target, &opts).unwrap();
     assert_eq!(out, [reports.join(target).join("smoke")]);
@@ -263,6 +264,7 @@ fn smoke_opts(reports: &Path) -> Options {
         reports_dir: reports.to_path_buf(),
         seeds: None,
         reference: None,
+        mode: Mode::All,
     }
 }
 

@@ -18,6 +18,28 @@ pub enum Objective {
     WganGp,
 }
 
+/// How WGAN-GP measures its gradient penalty (MEG ignores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum GradientPenalty {
+    /// Gulrajani et al.: one interpolation weight per example and the norm
+    /// of each example's whole input gradient.
+    #[default]
+    #[serde(rename = "per-example")]
+    PerExample,
+    /// As the authors' released code measures it (`gradient_penalty` in
+    /// `networks/regularizers.py`): one interpolation weight per element and
+    /// the norm over the channel axis at each pixel, `(norm - 1)²` averaged
+    /// over examples and pixels. On flat data only the weights differ.
+    #[serde(rename = "per-pixel")]
+    PerPixel,
+}
+
+impl GradientPenalty {
+    fn is_per_example(&self) -> bool {
+        *self == GradientPenalty::PerExample
+    }
+}
+
 /// Model family and its sizes (architectures from the authors' code; see
 /// `../shared/MEG-method.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +169,9 @@ pub struct RunConfig {
     pub objective: Objective,
     /// Weight of the gradient penalty (score penalty for MEG, GP for WGAN-GP).
     pub lambda: f64,
+    /// WGAN-GP's penalty (`per-example`, the default, or the authors' `per-pixel`).
+    #[serde(default, skip_serializing_if = "GradientPenalty::is_per_example")]
+    pub gradient_penalty: GradientPenalty,
     pub batch_size: i64,
     /// Length in iterations; one iteration is `k_g` generator steps then `k_e`
     /// energy steps. Give this or `epochs`.
@@ -259,6 +284,9 @@ impl RunConfig {
                 bail!("field `betas[{i}]` must be in [0, 1), got {b}");
             }
         }
+        if self.objective != Objective::WganGp && !self.gradient_penalty.is_per_example() {
+            bail!("field `gradient_penalty` is WGAN-GP's setting, but `objective` is not wgan-gp");
+        }
         self.model.validate()?;
         self.data.validate()?;
         let (d, m) = (self.data.x_shape(), self.model.x_shape());
@@ -321,6 +349,13 @@ seed: 3
         );
         assert_eq!((c.k_e, c.k_g, c.lr, c.betas), (5, 1, 1e-4, (0.5, 0.9)));
         assert_eq!(RunConfig::from_yaml(&c.to_yaml()).unwrap(), c);
+        // The default penalty is not written, so configs saved before the
+        // setting existed (and their checkpoints' keys) stay the same.
+        assert!(!c.to_yaml().contains("gradient_penalty"));
+        let w = GOOD.replace("objective: meg", "objective: wgan-gp");
+        let pp = RunConfig::from_yaml(&format!("{w}gradient_penalty: per-pixel\n")).unwrap();
+        assert_eq!(pp.gradient_penalty, GradientPenalty::PerPixel);
+        assert_eq!(RunConfig::from_yaml(&pp.to_yaml()).unwrap(), pp);
     }
 
     #[test]
@@ -361,6 +396,14 @@ seed: 3
             (
                 format!("{GOOD}lr: .inf\n"),
                 "field `lr` must be a finite positive number, got inf",
+            ),
+            (
+                format!("{GOOD}gradient_penalty: per-pixel\n"),
+                "field `gradient_penalty` is WGAN-GP's setting",
+            ),
+            (
+                format!("{GOOD}gradient_penalty: pixel\n"),
+                "per-pixel",
             ),
         ];
         for (text, needle) in cases {

@@ -4,6 +4,7 @@
 //! D = -E, so both objectives push E down on data and up on samples, and the
 //! plots read the same way.
 
+pub use crate::config::GradientPenalty;
 use crate::nets::Model;
 use tch::{Reduction, Tensor};
 
@@ -104,23 +105,36 @@ pub fn meg_generator(m: &Model, z: &Tensor, perm: &Tensor) -> GeneratorTerms {
     }
 }
 
-/// WGAN-GP critic step with D = -E: `mean E(x) - mean E(x~) + λ mean (||∇D(x^)|| - 1)²`
-/// on the interpolates x^ = x~ + α (x - x~), `alpha` of shape `[N, 1, ...]` drawn
-/// from U(0, 1) (see [`interpolation_weights`]).
+/// WGAN-GP critic step with D = -E: `mean E(x) - mean E(x~) + λ·penalty` with
+/// the gradient penalty of `kind` (see [`gradient_penalty`]) on the interpolates
+/// x^ = x~ + α (x - x~), `alpha` drawn by [`interpolation_weights`] for `kind`.
 pub fn wgan_critic(
     m: &Model,
     x_real: &Tensor,
     x_fake: &Tensor,
     alpha: &Tensor,
     lambda: f64,
+    kind: GradientPenalty,
 ) -> EnergyTerms {
     let er = mean(&m.energy(x_real, true));
     let ef = mean(&m.energy(x_fake, true));
     let (xr, xf) = (x_real.detach(), x_fake.detach());
     let x_hat = (&xf + (&xr - &xf) * alpha).set_requires_grad(true);
-    let norm = sq_norm(&input_grad(&m.energy(&x_hat, true), &x_hat)).sqrt();
-    let penalty = mean(&(norm - 1.0).square());
+    let penalty = gradient_penalty(&input_grad(&m.energy(&x_hat, true), &x_hat), kind);
     EnergyTerms::assemble(er, ef, penalty, lambda)
+}
+
+/// The WGAN-GP penalty of the critic's input gradient `g` `[N, ...]`:
+/// [`GradientPenalty::PerExample`] `mean_i (||g_i|| - 1)²` over each example's
+/// whole gradient; [`GradientPenalty::PerPixel`] `mean_{i,p} (||g_{i,:,p}|| - 1)²`,
+/// the norm over axis 1 (channels, or the features of flat data) at each
+/// remaining position.
+pub fn gradient_penalty(g: &Tensor, kind: GradientPenalty) -> Tensor {
+    let norm = match kind {
+        GradientPenalty::PerExample => sq_norm(g).sqrt(),
+        GradientPenalty::PerPixel => g.square().sum_dim_intlist(1, false, g.kind()).sqrt(),
+    };
+    mean(&(norm - 1.0).square())
 }
 
 /// WGAN-GP generator step with D = -E: `mean E(G(z))`.
@@ -133,10 +147,17 @@ pub fn wgan_generator(m: &Model, z: &Tensor) -> GeneratorTerms {
     }
 }
 
-/// U(0, 1) interpolation weights for [`wgan_critic`], one per example,
-/// broadcastable over `x`.
-pub fn interpolation_weights(x: &Tensor) -> Tensor {
-    let mut shape = vec![x.size()[0]];
-    shape.extend(std::iter::repeat_n(1, x.dim() - 1));
+/// U(0, 1) interpolation weights for [`wgan_critic`]: one per example,
+/// broadcastable over `x`, for [`GradientPenalty::PerExample`]; one per
+/// element of `x` for [`GradientPenalty::PerPixel`] (as the authors' code draws them).
+pub fn interpolation_weights(x: &Tensor, kind: GradientPenalty) -> Tensor {
+    let shape = match kind {
+        GradientPenalty::PerExample => {
+            let mut shape = vec![x.size()[0]];
+            shape.extend(std::iter::repeat_n(1, x.dim() - 1));
+            shape
+        }
+        GradientPenalty::PerPixel => x.size(),
+    };
     Tensor::rand(&shape[..], (x.kind(), x.device()))
 }

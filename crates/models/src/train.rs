@@ -49,6 +49,9 @@ pub struct TrainOptions {
     /// Stop (with a checkpoint) after this iteration, or after the last
     /// checkpoint iteration before it, leaving the run resumable exactly.
     pub stop_at: Option<u64>,
+    /// A fault point (meg_plumbing::fault) reached right after every
+    /// checkpoint, so that a test can stop or kill one run of several.
+    pub checkpoint_fault: Option<String>,
 }
 
 impl TrainOptions {
@@ -59,6 +62,7 @@ impl TrainOptions {
             resume: false,
             log_lines: !std::io::stderr().is_terminal(),
             stop_at: None,
+            checkpoint_fault: None,
         }
     }
 }
@@ -279,6 +283,11 @@ fn train_locked(
             }
             bar.set_message(msg);
         }
+        // Before the checkpoint: a checkpoint at `it` means that the hook has
+        // run for `it` (a live evaluation at a checkpoint iteration is never
+        // skipped by a resume), and the re-seeding below makes the training
+        // stream independent of any randomness the hook draws.
+        after_iteration(it, &model);
         if it % cfg.checkpoint_every == 0 || it == end {
             if let Some(bad) = checkpoint::first_non_finite(&model, &opt_e, &opt_gt) {
                 bar.abandon();
@@ -289,9 +298,11 @@ fn train_locked(
                 );
             }
             checkpoint::save(&ckpt_path, cfg, &model, &opt_e, &opt_gt, it)?;
+            if let Some(point) = &opts.checkpoint_fault {
+                meg_plumbing::fault::point(point);
+            }
             reseed(cfg, it, source.as_mut());
         }
-        after_iteration(it, &model);
         bar.set_position(it);
     }
     bar.finish_and_clear();
@@ -363,8 +374,9 @@ fn iteration(
         let t = match cfg.objective {
             Objective::Meg => objectives::meg_energy(model, &x_real, &x_fake, cfg.lambda),
             Objective::WganGp => {
-                let alpha = objectives::interpolation_weights(&x_real);
-                objectives::wgan_critic(model, &x_real, &x_fake, &alpha, cfg.lambda)
+                let kind = cfg.gradient_penalty;
+                let alpha = objectives::interpolation_weights(&x_real, kind);
+                objectives::wgan_critic(model, &x_real, &x_fake, &alpha, cfg.lambda, kind)
             }
         };
         opt_e.step_with(&param_grads(&t.loss, opt_e));

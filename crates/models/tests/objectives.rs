@@ -3,7 +3,7 @@
 
 use meg_models::config::ModelConfig;
 use meg_models::nets::Model;
-use meg_models::objectives;
+use meg_models::objectives::{self, GradientPenalty};
 use meg_nn::golden::Golden;
 use meg_nn::tolerance::{assert_close, assert_close_scaled};
 use tch::{Device, Kind, Tensor};
@@ -133,7 +133,7 @@ fn wgan_critic_step_matches_pytorch() {
         g.get("x_fake", Kind::Float).unwrap(),
     );
     let alpha = g.get("alpha", Kind::Float).unwrap();
-    let t = objectives::wgan_critic(&m, &xr, &xf, &alpha, 10.0);
+    let t = objectives::wgan_critic(&m, &xr, &xf, &alpha, 10.0, GradientPenalty::PerExample);
     let terms = t.e_real.abs() + t.e_fake.abs() + t.penalty.abs() * 10.0;
     assert_close_scaled(
         "loss",
@@ -279,4 +279,37 @@ fn explicit_score_matches_autograd_double_backward() {
             close(&format!("gradient {i}"), a, b);
         }
     }
+}
+
+/// Both WGAN-GP penalties of one image-shaped gradient against PyTorch's
+/// expressions (the authors' `gradients.norm(2, dim=1)` for per-pixel).
+#[test]
+fn gradient_penalties_match_pytorch() {
+    let g = Golden::load("models_objectives.json").unwrap();
+    let grad = g.get("g_img", Kind::Float).unwrap();
+    for (kind, key) in [
+        (GradientPenalty::PerExample, "gp_per_example"),
+        (GradientPenalty::PerPixel, "gp_per_pixel"),
+    ] {
+        let ours = objectives::gradient_penalty(&grad, kind);
+        let want = g.get(key, Kind::Float).unwrap();
+        // A mean of 3 or 60 squares of O(1) values: float32 round-off.
+        assert_close_scaled(key, &ours, &want, &want.abs(), 1e-5);
+    }
+    // The two differ on images, so a test of one cannot pass with the other.
+    let (a, b) = (
+        objectives::gradient_penalty(&grad, GradientPenalty::PerExample).double_value(&[]),
+        objectives::gradient_penalty(&grad, GradientPenalty::PerPixel).double_value(&[]),
+    );
+    assert!((a - b).abs() > 0.1, "{a} vs {b}");
+    // Weights: one per example, or one per element.
+    let x = Tensor::zeros([3, 2, 4, 5], (Kind::Float, tch::Device::Cpu));
+    assert_eq!(
+        objectives::interpolation_weights(&x, GradientPenalty::PerExample).size(),
+        [3, 1, 1, 1]
+    );
+    assert_eq!(
+        objectives::interpolation_weights(&x, GradientPenalty::PerPixel).size(),
+        [3, 2, 4, 5]
+    );
 }

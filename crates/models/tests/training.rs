@@ -303,3 +303,26 @@ fn divergence_stops_training_and_the_kept_checkpoint_is_finite_throughout() {
         }
     }
 }
+
+/// The hook of a checkpoint iteration runs before that checkpoint is written,
+/// so a process killed right after a checkpoint has always run the hook (a
+/// live evaluation at that iteration is not lost to a resume).
+#[test]
+fn the_hook_runs_before_its_iterations_checkpoint() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config("{checkpoint_every: 5, iterations: 15}");
+    let ck = tmp.path().join(checkpoint::FILE);
+    let mut seen = Vec::new();
+    let mut hook = |it: u64, _: &meg_models::Model| {
+        let at = ck
+            .exists()
+            .then(|| Checkpoint::read(&ck).unwrap().iteration().unwrap());
+        seen.push((it, at));
+    };
+    train_with(&cfg, &quiet(tmp.path()), &mut hook).unwrap();
+    for (it, at) in seen {
+        let last = (it - 1) / 5 * 5;
+        assert_eq!(at, (last > 0).then_some(last), "hook at iteration {it}");
+    }
+}

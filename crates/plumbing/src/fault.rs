@@ -12,6 +12,9 @@
 //! - `metrics-row-unflushed`: a `metrics.csv` row is formatted into the
 //!   buffer but not flushed;
 //! - `before-run`: a target is about to train (or find finished) its next run;
+//! - `checkpoint:RUN_ID`: one run of a target has written a checkpoint (and
+//!   made the evaluations due at that iteration), so that a test can stop
+//!   or kill one run of several, e.g. one Slurm array element;
 //! - `run-locked`, `target-locked`: a run's or a target's directory lock is
 //!   taken (meg_plumbing::dirlock).
 //!

@@ -4,7 +4,8 @@
 //!
 //! The frame has the columns [`COLUMNS`]: `setting` and `metric` (strings),
 //! then `ours`, `ours_std`, `paper`, `paper_std` and `diff = ours - paper`
-//! (float64, null where unknown).
+//! (float64, null where unknown, and where the row is not comparable: a
+//! stand-in's paper value is a reference, not a target).
 //!
 //! In markdown, numbers keep 4 significant digits (integers are shown whole,
 //! magnitudes below 1e-4 in scientific notation), a column `c_std` is folded
@@ -43,6 +44,10 @@ pub struct Row {
     pub ours_std: Option<f64>,
     pub paper: Option<f64>,
     pub paper_std: Option<f64>,
+    /// Whether ours and the paper's were measured on the same data in the
+    /// same way: only then is `diff` computed (a stand-in shows the paper's
+    /// number for reference, without a difference).
+    pub comparable: bool,
 }
 
 impl Row {
@@ -55,12 +60,20 @@ impl Row {
             ours_std: None,
             paper: None,
             paper_std: None,
+            comparable: true,
         }
     }
 
     /// Sets our standard deviation.
     pub fn std(mut self, std: f64) -> Self {
         self.ours_std = Some(std);
+        self
+    }
+
+    /// Marks the paper's value as a reference only (ours was measured on other
+    /// data or in another feature space): no `diff`.
+    pub fn reference_only(mut self) -> Self {
+        self.comparable = false;
         self
     }
 
@@ -83,7 +96,10 @@ pub fn frame(rows: &[Row]) -> Result<DataFrame> {
         Column::new(COLUMNS[3].into(), nums(|r| r.ours_std)),
         Column::new(COLUMNS[4].into(), nums(|r| r.paper)),
         Column::new(COLUMNS[5].into(), nums(|r| r.paper_std)),
-        Column::new(COLUMNS[6].into(), nums(|r| r.paper.map(|p| r.ours - p))),
+        Column::new(
+            COLUMNS[6].into(),
+            nums(|r| r.paper.filter(|_| r.comparable).map(|p| r.ours - p)),
+        ),
     ];
     Ok(DataFrame::new(rows.len(), columns)?)
 }
@@ -211,6 +227,19 @@ mod tests {
         assert!((diff.get(1).unwrap() - 0.014).abs() < 1e-12);
         assert_eq!(diff.get(2), None);
         assert_eq!(df.column("paper_std").unwrap().null_count(), 4);
+    }
+
+    #[test]
+    fn a_reference_only_row_keeps_the_paper_value_without_a_diff() {
+        let rows = [Row::new("MEG", "FID", 76.0)
+            .paper(35.6, None)
+            .reference_only()];
+        let df = frame(&rows).unwrap();
+        assert_eq!(
+            df.column("paper").unwrap().f64().unwrap().get(0),
+            Some(35.6)
+        );
+        assert_eq!(df.column("diff").unwrap().f64().unwrap().get(0), None);
     }
 
     #[test]

@@ -242,9 +242,10 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             " Penalties with the authors' code: their MEG image penalty (squared gradient norm over \
              channels, averaged over pixels) is ours / (28·28); they train with λ·28·28 (the same \
              effective weight) and their logged values are multiplied by 28·28 here. Their WGAN-GP \
-             image penalty takes (norm over channels - 1)² per pixel, which has no equivalent on our \
-             scale (the full norm per image): it is shown as they log it, and a difference there is \
-             theirs to show."
+             penalty is the only one their code has: one interpolation weight per pixel and \
+             (norm over channels - 1)² per pixel, our `gradient_penalty: per-pixel`. Runs with our \
+             default `per-example` penalty (Gulrajani et al.: the norm of each image's whole \
+             gradient) are compared against it as it is, to show what the difference does."
         } else {
             ""
         }
@@ -265,7 +266,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
 /// averaged over pixels, i.e. ours / (H·W) (their run trains with λ·H·W, the
 /// same effective weight), so it is multiplied by H·W; everything else is
 /// on our scale already (toy: the full norm; the project's own reference:
-/// ours) or has no equivalent (their WGAN-GP image penalty, shown as logged).
+/// ours, and their WGAN-GP penalty, which is our `per-pixel`).
 fn authors_penalty_scale(rec: &Value, cfg: &meg_models::RunConfig) -> f64 {
     let authors = rec["reference"]["kind"] == "authors";
     match (&cfg.model, cfg.objective) {

@@ -73,6 +73,7 @@ pub fn config(
         "name": cfg.name,
         "objective": match cfg.objective { Objective::Meg => "meg", Objective::WganGp => "wgan-gp" },
         "lambda": cfg.lambda,
+        "gradient_penalty": cfg.gradient_penalty,
         "batch_size": cfg.batch_size,
         "iterations": iterations,
         "k_e": cfg.k_e,
