@@ -11,7 +11,7 @@ use crate::spec::{EvalSettings, Experiment};
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Context, Result};
-use meg_metrics::classifier::{MnistClassifier, TrainConfig};
+use meg_metrics::classifier::MnistClassifier;
 use meg_metrics::modes::{classify_stacks, mode_frequencies, protocol_samples, ModeCount};
 use meg_models::config::{DataConfig, Objective};
 use meg_reports::plot::{self, LinePlot, Series};
@@ -32,8 +32,10 @@ pub struct Eval {
     pub seed: i64,
     /// Epochs of the mode-counting classifier when it is trained here.
     pub classifier_epochs: usize,
-    /// Its learning rate.
-    pub classifier_lr: f64,
+    /// Its learning rate (the architecture's default when absent).
+    pub classifier_lr: Option<f64>,
+    /// The test accuracy it must reach (none when absent).
+    pub classifier_min_accuracy: Option<f64>,
 }
 
 impl Default for Eval {
@@ -43,7 +45,8 @@ impl Default for Eval {
             batch: 500,
             seed: 1234,
             classifier_epochs: 10,
-            classifier_lr: TrainConfig::default().lr,
+            classifier_lr: None,
+            classifier_min_accuracy: None,
         }
     }
 }
@@ -94,7 +97,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         };
         let trained = t.train(run, &mut |_, _| {})?;
         if clf.is_none() {
-            let train = (cfg.classifier_epochs, cfg.classifier_lr);
+            let train = crate::classifier::Training {
+                epochs: cfg.classifier_epochs,
+                lr: cfg.classifier_lr,
+                min_accuracy: cfg.classifier_min_accuracy,
+            };
             clf = Some(classifier(&t, dataset, synthetic, train)?);
         }
         let (c, _) = clf.as_ref().expect("set above");
@@ -157,10 +164,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     plot::lines_png(&t.out.join("mode_frequencies.png"), &hist, 400)?;
     let (_, clf_report) = clf.context("the spec lists no runs")?;
     let run_refs: Vec<_> = runs.iter().collect();
-    let mut text = format!(
-        "Mode counting classifier: {}.\n\n",
-        serde_json::to_string(&clf_report)?
-    );
+    let mut text = format!("Mode-counting classifier: {}.\n\n", clf_report.describe());
     text += &meg_reports::markdown::image("mode frequencies", "mode_frequencies.png");
     text += &t.loss_plot(&run_refs)?;
     text +=

@@ -12,7 +12,6 @@ use crate::Options;
 use anyhow::{bail, Result};
 use meg_datasets::{ImageSet, Split};
 use meg_metrics::classifier::MnistClassifier;
-use meg_metrics::classifier::TrainConfig;
 use meg_metrics::fid::{fid, Stats};
 use meg_metrics::inception::InceptionFid;
 use meg_metrics::inception_score::inception_score;
@@ -122,8 +121,10 @@ pub struct Eval {
     pub mala: MalaConfig,
     /// Epochs of the classifier (`inception: classifier`) when trained here.
     pub classifier_epochs: usize,
-    /// Its learning rate.
-    pub classifier_lr: f64,
+    /// Its learning rate (the architecture's default when absent).
+    pub classifier_lr: Option<f64>,
+    /// The test accuracy it must reach (none when absent).
+    pub classifier_min_accuracy: Option<f64>,
 }
 
 impl Default for Eval {
@@ -138,7 +139,8 @@ impl Default for Eval {
             seed: 1234,
             mala: exact_mala(5, 0.01, 0.2),
             classifier_epochs: 10,
-            classifier_lr: TrainConfig::default().lr,
+            classifier_lr: None,
+            classifier_min_accuracy: None,
         }
     }
 }
@@ -194,7 +196,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                     t.profile()
                 );
             };
-            let train = (cfg.classifier_epochs, cfg.classifier_lr);
+            let train = crate::classifier::Training {
+                epochs: cfg.classifier_epochs,
+                lr: cfg.classifier_lr,
+                min_accuracy: cfg.classifier_min_accuracy,
+            };
             let (c, report) = classifier(&t, *dataset, *synthetic, train)?;
             (FeatureNet::Classifier(Box::new(c)), Some(report))
         }
@@ -324,10 +330,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let features = match weights {
         Weights::Synthetic => "Inception weights SYNTHETIC (deterministic, untrained: a pipeline check, not comparable to the paper)".to_string(),
         Weights::Classifier => format!(
-            "features and logits of the {} classifier (its 50-unit penultimate layer and 10 logits), NOT Inception: \
-             a stand-in where CIFAR-10 and the Inception weights are unavailable, not comparable to the paper's numbers; classifier {}",
+            "features and logits of the {} classifier (its {}-unit penultimate layer and 10 logits), NOT Inception: \
+             a stand-in where CIFAR-10 and the Inception weights are unavailable, not comparable to the paper's numbers; classifier: {}",
             runs[0].cfg.data.describe(),
-            serde_json::to_string(&classifier_report)?
+            classifier_report.as_ref().map_or(0, |c| c.arch.features()),
+            classifier_report.as_ref().map(|c| c.describe()).unwrap_or_default()
         ),
         Weights::PytorchFid => "Inception weights pytorch-fid's pt_inception-2015-12-05".to_string(),
     };

@@ -337,6 +337,44 @@ fn toy_digits(n: i64) -> (Tensor, Tensor) {
     (x, labels)
 }
 
+/// The small CNN (Fashion-MNIST's classifier) trains with Adam, saves, and
+/// loads back as itself (the architecture read from `conv1.weight`), with
+/// 128 features; a state dict of neither architecture is refused by name.
+#[test]
+fn small_cnn_trains_and_loads_as_itself() {
+    use meg_metrics::classifier::Arch;
+    tch::manual_seed(0);
+    let (x, y) = toy_digits(1280);
+    let (tx, ty) = toy_digits(200);
+    let cfg = TrainConfig {
+        epochs: 2,
+        ..TrainConfig::for_arch(Arch::SmallCnn)
+    };
+    let (clf, report) =
+        MnistClassifier::fit(Device::Cpu, (&x, &y), (&tx, &ty), &cfg, |_| {}).unwrap();
+    assert_eq!(clf.arch(), Arch::SmallCnn);
+    assert!(report.final_test_accuracy > 0.95, "{report:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clf.safetensors");
+    clf.save(&path).unwrap();
+    let back = MnistClassifier::load(&path, Device::Cpu).unwrap();
+    assert_eq!(back.arch(), Arch::SmallCnn);
+    assert!(back.predict(&tx, 64).equal(&clf.predict(&tx, 64)));
+    let (f, _) = back.features_and_logits(&tx, 64).unwrap();
+    assert_eq!(f.size(), [200, Arch::SmallCnn.features()]);
+    let odd = dir.path().join("odd.safetensors");
+    let w = Tensor::zeros([16, 1, 5, 5], (tch::Kind::Float, Device::Cpu));
+    Tensor::write_safetensors(&[("conv1.weight", &w)], &odd).unwrap();
+    let err = format!(
+        "{:#}",
+        MnistClassifier::load(&odd, Device::Cpu).unwrap_err()
+    );
+    assert!(
+        err.contains("[16, 1, 5, 5]") && err.contains("expected"),
+        "{err}"
+    );
+}
+
 #[test]
 fn classifier_learns_trains_saves_and_counts_stacks() {
     tch::manual_seed(0);

@@ -401,10 +401,7 @@ seed: 3
                 format!("{GOOD}gradient_penalty: per-pixel\n"),
                 "field `gradient_penalty` is WGAN-GP's setting",
             ),
-            (
-                format!("{GOOD}gradient_penalty: pixel\n"),
-                "per-pixel",
-            ),
+            (format!("{GOOD}gradient_penalty: pixel\n"), "per-pixel"),
         ];
         for (text, needle) in cases {
             let e = format!("{:#}", RunConfig::from_yaml(&text).unwrap_err());

@@ -37,8 +37,10 @@ pub struct Eval {
     pub stack_samples: i64,
     /// Epochs of the mode-counting classifier when it is trained here (as table1).
     pub classifier_epochs: usize,
-    /// Its learning rate.
-    pub classifier_lr: f64,
+    /// Its learning rate (the architecture's default when absent).
+    pub classifier_lr: Option<f64>,
+    /// The test accuracy it must reach (none when absent).
+    pub classifier_min_accuracy: Option<f64>,
     /// Seed of the evaluation latents.
     pub seed: u64,
     /// Share of the logged rows, at the end, averaged per seed for the
@@ -54,7 +56,8 @@ impl Default for Eval {
             stack_samples: 2600,
             seed: 1234,
             classifier_epochs: 10,
-            classifier_lr: meg_metrics::classifier::TrainConfig::default().lr,
+            classifier_lr: None,
+            classifier_min_accuracy: None,
             tail: 0.25,
         }
     }
@@ -172,7 +175,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                     ..
                 } => {
                     if clf.is_none() {
-                        let train = (eval.classifier_epochs, eval.classifier_lr);
+                        let train = crate::classifier::Training {
+                            epochs: eval.classifier_epochs,
+                            lr: eval.classifier_lr,
+                            min_accuracy: eval.classifier_min_accuracy,
+                        };
                         clf = Some(crate::classifier::classifier(
                             &t, dataset, synthetic, train,
                         )?);
@@ -234,10 +241,13 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         "Reference side: {what}{commit}.\n\nRule: {RULE}. Trajectory quantities (E(real), E(fake), penalty, \
          MI loss) are per seed the mean of the last {:.0}% of the logged rows; generator quantities (modes, \
          high-quality share, KL(mode frequencies ‖ uniform)) are those of the last evaluation, from {} (toy) or {} \
-         (StackedMNIST, each channel classified by the table1 classifier) samples of a fixed latent batch. Bands in the figures: mean ± one standard deviation over seeds.{}\n\n",
+         (StackedMNIST, each channel classified by the table1 classifier{}) samples of a fixed latent batch. Bands in the figures: mean ± one standard deviation over seeds.{}\n\n",
         eval.tail * 100.0,
         eval.samples,
         eval.stack_samples,
+        clf.as_ref()
+            .map(|c| format!(": {}", c.1.describe()))
+            .unwrap_or_default(),
         if reference.is_some() {
             " Penalties with the authors' code: their MEG image penalty (squared gradient norm over \
              channels, averaged over pixels) is ours / (28·28); they train with λ·28·28 (the same \
