@@ -89,6 +89,17 @@ pub struct ProfileSpec {
     /// [`EvalSettings`] type; kept as written for `results.json`).
     #[serde(default)]
     pub eval: Mapping,
+    /// The ids of the runs this profile trains, in the spec's order; every
+    /// run when absent.
+    #[serde(default)]
+    pub runs: Option<Vec<String>>,
+}
+
+impl ProfileSpec {
+    /// Whether this profile trains the run `id`.
+    pub fn trains(&self, id: &str) -> bool {
+        self.runs.as_ref().is_none_or(|r| r.iter().any(|x| x == id))
+    }
 }
 
 /// A target's evaluation settings: the type that `profiles.<name>.eval` of
@@ -121,10 +132,16 @@ impl Experiment {
                 .map_err(|err| anyhow!("{}{}: {}", path.display(), at(err.path()), err.inner()))?;
         e.path = path.to_path_buf();
         for (name, p) in &e.profiles {
-            for id in p.run_overrides.keys() {
+            let listed = p.runs.iter().flatten().map(|id| ("runs", id));
+            for (field, id) in p
+                .run_overrides
+                .keys()
+                .map(|id| ("run_overrides", id))
+                .chain(listed)
+            {
                 if !e.runs.iter().any(|r| &r.id == id) {
                     bail!(
-                        "{}: profiles.{name}.run_overrides.{id}: no run `{id}` (runs: {})",
+                        "{}: profiles.{name}.{field}.{id}: no run `{id}` (runs: {})",
                         path.display(),
                         e.runs
                             .iter()
@@ -357,6 +374,25 @@ profiles:
         );
         let ev: DemoEval = e.eval_settings(Paper).unwrap();
         assert_eq!(ev, DemoEval::default());
+        // A profile may train a subset of the runs, named by id.
+        assert!(e.profile(Smoke).unwrap().trains("a"));
+        let sub = spec(&SPEC.replace(
+            "eval: {samples: 100}",
+            "runs: [a]\n    eval: {samples: 100}",
+        ))
+        .unwrap();
+        assert!(
+            sub.profile(Smoke).unwrap().trains("a") && !sub.profile(Smoke).unwrap().trains("z")
+        );
+        let err = format!(
+            "{:#}",
+            spec(&SPEC.replace(
+                "eval: {samples: 100}",
+                "runs: [q]\n    eval: {samples: 100}"
+            ))
+            .unwrap_err()
+        );
+        assert!(err.contains("profiles.smoke.runs.q: no run `q`"), "{err}");
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl<'a> Target<'a> {
     /// command that fetches or imports it.
     pub fn runs(&self) -> Result<Vec<Run>> {
         let mut runs: Vec<Run> = Vec::new();
-        for spec in &self.exp.runs {
+        let profile = self.exp.profile(self.profile())?;
+        for spec in self.exp.runs.iter().filter(|r| profile.trains(&r.id)) {
             let base = self.exp.run_config(spec, self.profile())?;
             let seeds = self.opts.seeds.or(spec.seeds);
             let ks: Vec<Option<u64>> = match seeds {

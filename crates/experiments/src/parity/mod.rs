@@ -14,7 +14,7 @@ use crate::results::RunResult;
 use crate::spec::{EvalSettings, Experiment};
 use crate::target::{Run, Target};
 use crate::Options;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use meg_models::config::DataConfig;
 use meg_models::train::{read_run_metrics, Row};
 use meg_reports::band::{bands_png, BandPlot, BandSeries};
@@ -136,11 +136,59 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     for r in &runs {
         by_spec.entry(r.spec_id.clone()).or_default().push(r);
     }
+    // The reference side trains its runs one after another on a thread of
+    // its own while ours trains here (and the classifier after ours), so
+    // neither side waits for the other until the evaluation.
+    let mut queue = Vec::new();
+    for r in &runs {
+        let data_file = t
+            .out
+            .join("runs")
+            .join(format!("{}-data.safetensors", r.spec_id));
+        reference::export_stacks(&data_file, &r.cfg.data)?;
+        let cfg = reference::config(&r.cfg, &eval, reference, ref_threads as i64, &data_file)?;
+        queue.push((ref_dir(r, reference.is_some()), cfg));
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refs_done = reference::train_queue(queue, stop.clone());
+    let ours_trained: Result<Vec<f64>> = runs.iter().map(|r| train_ours(&t, r, &eval)).collect();
+    let ours_trained = match ours_trained {
+        Ok(v) => v,
+        Err(e) => {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = refs_done.join();
+            return Err(e);
+        }
+    };
+    let mut clf = None;
+    for r in &runs {
+        if let DataConfig::StackedMnist {
+            dataset, synthetic, ..
+        } = r.cfg.data
+        {
+            let train = crate::classifier::Training {
+                epochs: eval.classifier_epochs,
+                lr: eval.classifier_lr,
+                min_accuracy: eval.classifier_min_accuracy,
+            };
+            clf = Some(crate::classifier::classifier(
+                &t, dataset, synthetic, train,
+            )?);
+            break;
+        }
+    }
+    let ref_recs = refs_done
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reference side's thread panicked"))??;
+    let trained_by_id: BTreeMap<&str, (f64, &Value)> = runs
+        .iter()
+        .zip(ours_trained.iter().zip(&ref_recs))
+        .map(|(r, (s, rec))| (r.id.as_str(), (*s, rec)))
+        .collect();
     let mut results = BTreeMap::new();
     let mut verdicts = BTreeMap::new();
     let mut body = String::new();
     let mut ref_info = Value::Null;
-    let mut clf = None;
     for (spec, seeds) in &by_spec {
         if seeds.len() < 3 {
             eprintln!(
@@ -152,43 +200,15 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let mut refs = Vec::new();
         for run in seeds {
             let ref_dir = ref_dir(run, reference.is_some());
-            let data_file = t.out.join("runs").join(format!("{spec}-data.safetensors"));
-            reference::export_stacks(&data_file, &run.cfg.data)?;
-            let cfg =
-                reference::config(&run.cfg, &eval, reference, ref_threads as i64, &data_file)?;
-            let pending = match reference::finished(&ref_dir, &cfg) {
-                Some(_) => None,
-                None => Some(reference::start(&ref_dir, &cfg)?),
-            };
-            let trained = train_ours(&t, run, &eval)?;
-            let rec = match pending {
-                Some(p) => p.wait()?,
-                None => reference::finished(&ref_dir, &cfg).expect("checked above"),
-            };
+            let (trained, rec) = trained_by_id[run.id.as_str()];
+            let rec = rec.clone();
             ref_info = rec["reference"].clone();
             let ev = match run.cfg.data {
                 DataConfig::Toy { name } => Evaluator::Toy(name),
-                DataConfig::StackedMnist {
-                    stacks,
-                    dataset,
-                    synthetic,
-                    ..
-                } => {
-                    if clf.is_none() {
-                        let train = crate::classifier::Training {
-                            epochs: eval.classifier_epochs,
-                            lr: eval.classifier_lr,
-                            min_accuracy: eval.classifier_min_accuracy,
-                        };
-                        clf = Some(crate::classifier::classifier(
-                            &t, dataset, synthetic, train,
-                        )?);
-                    }
-                    Evaluator::Stacks {
-                        classifier: &clf.as_ref().expect("set above").0,
-                        k: stacks,
-                    }
-                }
+                DataConfig::StackedMnist { stacks, .. } => Evaluator::Stacks {
+                    classifier: &clf.as_ref().context("trained above")?.0,
+                    k: stacks,
+                },
                 _ => bail!(
                     "{}: run `{}` must use toy or stacked-mnist data",
                     exp.path.display(),

@@ -175,7 +175,44 @@ pub fn start(dir: &Path, cfg: &Value) -> Result<Pending> {
     })
 }
 
+/// Trains the reference runs `queue` (`(dir, config)`) one after another,
+/// skipping finished ones, on a thread of its own, so that our side trains
+/// meanwhile; stops (killing the run in progress) when `stop` is set. The
+/// handle returns each run's `run.json`, in `queue`'s order.
+pub fn train_queue(
+    queue: Vec<(PathBuf, Value)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Result<Vec<Value>>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::with_capacity(queue.len());
+        for (dir, cfg) in &queue {
+            if let Some(rec) = finished(dir, cfg) {
+                out.push(rec);
+                continue;
+            }
+            out.push(start(dir, cfg)?.wait_unless(&stop)?);
+        }
+        Ok(out)
+    })
+}
+
 impl Pending {
+    /// Waits for the run, polling `stop` every 200 ms (set: kills it and
+    /// fails); its `run.json`, or an error with the log's tail.
+    fn wait_unless(mut self, stop: &std::sync::atomic::AtomicBool) -> Result<Value> {
+        loop {
+            if self.child.try_wait()?.is_some() {
+                return self.wait();
+            }
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                bail!("reference run `{}` stopped: our side failed", self.name);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// Waits for the run; its `run.json`, or an error with the log's tail.
     pub fn wait(mut self) -> Result<Value> {
         let status = self.child.wait()?;
