@@ -283,7 +283,7 @@ fn quick_stand_ins_run_the_same_protocols_and_say_so() {
         "table2",
         &specs,
         "{data.synthetic: true, model.dim: 16, model.z_dim: 16, batch_size: 8, iterations: 3, log_every: 1, checkpoint_every: 3}",
-        "{classifier_epochs: 5, classifier_lr: 0.1, samples: 20, is_splits: 2, batch: 20, inception_batch: 20, mala: {steps: 2, alpha: 0.01, beta: 0.2}}",
+        "{classifier_epochs: 5, classifier_min_accuracy: 0.5, samples: 20, is_splits: 2, batch: 20, inception_batch: 20, mala: {steps: 2, alpha: 0.01, beta: 0.2}}",
     );
     let lambdas: Vec<f64> = e
         .runs
@@ -303,6 +303,56 @@ fn quick_stand_ins_run_the_same_protocols_and_say_so() {
         .as_f64()
         .unwrap();
     assert!(acc > 0.5, "classifier on synthetic digits: {acc}");
+    assert_eq!(
+        r["summary"]["classifier"]["arch"], "small-cnn",
+        "Fashion-MNIST's"
+    );
+    // A classifier below the profile's minimum accuracy stops the target,
+    // naming the setting (an Adam step of 10 leaves it at chance).
+    std::fs::create_dir_all(specs.join("bad")).unwrap();
+    let bad = shrunk_quick(
+        "table2",
+        &specs.join("bad"),
+        "{data.synthetic: true, model.dim: 16, model.z_dim: 16, batch_size: 8, iterations: 3, log_every: 1, checkpoint_every: 3}",
+        "{classifier_epochs: 1, classifier_lr: 10.0, classifier_min_accuracy: 0.5, samples: 20, is_splits: 2, batch: 20, inception_batch: 20}",
+    );
+    let bad_opts = Options {
+        reports_dir: opts.reports_dir.join("bad"),
+        ..opts.clone()
+    };
+    let err = format!(
+        "{:#}",
+        meg_experiments::table2::run(&bad, &bad_opts).unwrap_err()
+    );
+    assert!(
+        err.contains("below the 50.00%") && err.contains("classifier_min_accuracy"),
+        "{err}"
+    );
+    assert_eq!(
+        r["summary"]["classifier"]["arch"], "small-cnn",
+        "Fashion-MNIST's"
+    );
+    // A classifier below the profile's minimum accuracy stops the target,
+    // naming the setting (an Adam step of 10 leaves it at chance).
+    std::fs::create_dir_all(specs.join("bad")).unwrap();
+    let bad = shrunk_quick(
+        "table2",
+        &specs.join("bad"),
+        "{data.synthetic: true, model.dim: 16, model.z_dim: 16, batch_size: 8, iterations: 3, log_every: 1, checkpoint_every: 3}",
+        "{classifier_epochs: 1, classifier_lr: 10.0, classifier_min_accuracy: 0.5, samples: 20, is_splits: 2, batch: 20, inception_batch: 20}",
+    );
+    let bad_opts = Options {
+        reports_dir: opts.reports_dir.join("bad"),
+        ..opts.clone()
+    };
+    let err = format!(
+        "{:#}",
+        meg_experiments::table2::run(&bad, &bad_opts).unwrap_err()
+    );
+    assert!(
+        err.contains("below the 50.00%") && err.contains("classifier_min_accuracy"),
+        "{err}"
+    );
     let real_is = r["summary"]["real_data"]["is_mean"].as_f64().unwrap();
     assert!(
         (1.0..=10.0).contains(&real_is),
