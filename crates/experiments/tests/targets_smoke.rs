@@ -234,14 +234,14 @@ fn fig3_and_celeba_write_sample_grids() {
         .is_file());
 }
 
-/// `target`'s quick profile, as its YAML gives it, shrunk to seconds on the
-/// synthetic digits: its overrides, then `shrink` (dotted paths), saved as
-/// the `smoke` profile of a copy of the spec; `eval` entries replace the
-/// quick profile's.
 /// Overrides that shrink an image target's quick profile to seconds on synthetic digits.
 const IMAGE_SHRINK: &str =
     "{data.synthetic: true, model.dim: 16, model.z_dim: 16, batch_size: 8, iterations: 3, log_every: 1, checkpoint_every: 3}";
 
+/// `target`'s quick profile, as its YAML gives it, shrunk to seconds on the
+/// synthetic digits: its overrides, then `shrink` (dotted paths), saved as
+/// the `smoke` profile of a copy of the spec; `eval` entries replace the
+/// quick profile's.
 fn shrunk_quick(target: &str, dir: &Path, shrink: &str, eval: &str) -> Experiment {
     use serde_yaml_ng::{Mapping, Value as Y};
     let path = meg_experiments::spec::experiments_dir().join(format!("{target}.yaml"));
