@@ -25,6 +25,18 @@ pub fn generate(model: &Model, n: i64, batch: i64) -> Tensor {
     Tensor::cat(&parts, 0)
 }
 
+/// G(z) for given latents `z` (`[N, z_dim]`), generator in evaluation mode,
+/// `batch` at a time; float on the CPU. Draws no random numbers.
+pub fn generate_from(model: &Model, z: &Tensor, batch: i64) -> Tensor {
+    let parts: Vec<Tensor> = tch::no_grad(|| {
+        z.split(batch, 0)
+            .iter()
+            .map(|zb| model.generate(zb, false).to_device(Device::Cpu))
+            .collect()
+    });
+    Tensor::cat(&parts, 0)
+}
+
 /// Maps images from [-1, 1] to [0, 1].
 pub fn to_unit(x: &Tensor) -> Tensor {
     ((x + 1.0) / 2.0).clamp(0.0, 1.0)

@@ -6,7 +6,7 @@
 
 use crate::classifier::{classifier, ClassifierReport};
 use crate::results::{RunResult, TrainedRun};
-use crate::samples::{generate, grid, to_unit};
+use crate::samples::{generate, generate_from, grid, to_unit};
 use crate::spec::{EvalSettings, Experiment};
 use crate::target::Target;
 use crate::Options;
@@ -36,6 +36,10 @@ pub struct Eval {
     pub classifier_lr: Option<f64>,
     /// The test accuracy it must reach (none when absent).
     pub classifier_min_accuracy: Option<f64>,
+    /// Also count modes every this many iterations while training, on
+    /// `samples` from one fixed draw of z (a trajectory plot); none when
+    /// absent.
+    pub modes_every: Option<u64>,
 }
 
 impl Default for Eval {
@@ -47,6 +51,7 @@ impl Default for Eval {
             classifier_epochs: 10,
             classifier_lr: None,
             classifier_min_accuracy: None,
+            modes_every: None,
         }
     }
 }
@@ -62,6 +67,17 @@ pub struct Modes {
     pub kl: f64,
     pub samples: usize,
     pub stacks: u32,
+    /// Mode counts while training (with `modes_every`), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trajectory: Vec<ModePoint>,
+}
+
+/// The mode count of the generator at one iteration.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ModePoint {
+    pub iteration: u64,
+    pub modes: usize,
+    pub kl: f64,
 }
 
 /// The summary of `results.json`.
@@ -81,6 +97,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut hist = Vec::new();
     let mut body = String::new();
     let mut clf: Option<(MnistClassifier, ClassifierReport)> = None;
+    let mut trajectories = Vec::new();
     for run in &runs {
         let DataConfig::StackedMnist {
             stacks,
@@ -95,7 +112,8 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
                 run.id
             );
         };
-        let trained = t.train(run, &mut |_, _| {})?;
+        // The classifier is seeded on its own, so training it before or
+        // after a run changes neither.
         if clf.is_none() {
             let train = crate::classifier::Training {
                 epochs: cfg.classifier_epochs,
@@ -106,6 +124,13 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         }
         let (c, _) = clf.as_ref().expect("set above");
         let n = cfg.samples.unwrap_or_else(|| protocol_samples(stacks));
+        let (trained, trajectory) = match cfg.modes_every {
+            None => (t.train(run, &mut |_, _| {})?, Vec::new()),
+            Some(every) => train_counting_modes(&t, run, c, &cfg, n, stacks, every)?,
+        };
+        if !trajectory.is_empty() {
+            trajectories.push((run.id.clone(), trajectory.clone()));
+        }
         let key = json!({"samples": n, "seed": eval_seed});
         let model = &trained.model;
         let (count, freq): (ModeCount, Vec<i64>) = t.cached(run, "modes", &key, || {
@@ -158,6 +183,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             kl: count.kl,
             samples: count.samples,
             stacks,
+            trajectory,
         };
         per_run.insert(run.id.clone(), TrainedRun::new(run, &trained).with(modes));
     }
@@ -166,6 +192,9 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let run_refs: Vec<_> = runs.iter().collect();
     let mut text = format!("Mode-counting classifier: {}.\n\n", clf_report.describe());
     text += &meg_reports::markdown::image("mode frequencies", "mode_frequencies.png");
+    if !trajectories.is_empty() {
+        text += &trajectory_plot(&t, &runs, &trajectories)?;
+    }
     text += &t.loss_plot(&run_refs)?;
     text +=
         "\n## Samples\n\nEach sample's first three channels are drawn as red, green and blue.\n\n";
@@ -174,4 +203,117 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         classifier: clf_report,
     };
     t.finish(&per_run, &summary, &rows, &text)
+}
+
+/// Trains `run`, counting the modes of `n` samples from one fixed draw of z
+/// every `every` iterations; each count is cached in the run's folder as it
+/// is made (`modes-<iteration>.json`), so an interrupted run keeps them.
+fn train_counting_modes(
+    t: &Target,
+    run: &crate::target::Run,
+    c: &MnistClassifier,
+    cfg: &Eval,
+    n: usize,
+    stacks: u32,
+    every: u64,
+) -> Result<(meg_models::train::Trained, Vec<ModePoint>)> {
+    if every == 0 {
+        bail!(
+            "{}: eval.modes_every must be at least 1",
+            t.exp.path.display()
+        );
+    }
+    // Drawn before training (which seeds itself) and only read in the hook,
+    // so counting modes leaves the training stream as it is.
+    tch::manual_seed(cfg.seed);
+    let z = tch::Tensor::randn(
+        [n as i64, run.cfg.model.z_dim()],
+        (tch::Kind::Float, t.opts.device),
+    );
+    let key = json!({"samples": n, "seed": cfg.seed, "z": "fixed"});
+    let count = |model: &meg_models::Model, it: u64| -> Result<ModePoint> {
+        let x = to_unit(&generate_from(model, &z, cfg.batch));
+        let freq = mode_frequencies(&classify_stacks(c, &x, 1000)?)?;
+        let m = ModeCount::from_frequencies(&freq, stacks as usize);
+        Ok(ModePoint {
+            iteration: it,
+            modes: m.modes,
+            kl: m.kl,
+        })
+    };
+    let mut error = None;
+    let trained = t.train(run, &mut |it, model| {
+        if error.is_none() && it % every == 0 {
+            if let Err(e) = t.cached(run, &format!("modes-{it}"), &key, || count(model, it)) {
+                error = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let mut points = Vec::new();
+    for it in (every..=trained.iterations).step_by(every as usize) {
+        points.push(t.cached(run, &format!("modes-{it}"), &key, || {
+            if it == trained.iterations {
+                count(&trained.model, it)
+            } else {
+                bail!(
+                    "run `{}`: the mode count at iteration {it} is missing from {} (the run finished without it): delete that folder to retrain",
+                    run.id,
+                    run.dir.display()
+                )
+            }
+        })?);
+    }
+    Ok((trained, points))
+}
+
+/// Modes, KL and the MI loss of every run against the iteration, into
+/// `modes_trajectory.png`; returns the markdown that embeds it.
+fn trajectory_plot(
+    t: &Target,
+    runs: &[crate::target::Run],
+    trajectories: &[(String, Vec<ModePoint>)],
+) -> Result<String> {
+    let panel = |title: &str, f: fn(&ModePoint) -> f64| LinePlot {
+        title: title.into(),
+        x_label: "iteration".into(),
+        series: trajectories
+            .iter()
+            .map(|(id, pts)| Series {
+                name: id.clone(),
+                points: pts.iter().map(|p| (p.iteration as f64, f(p))).collect(),
+            })
+            .collect(),
+    };
+    let mut mi = Vec::new();
+    for run in runs {
+        let rows = meg_models::train::read_run_metrics(&run.dir)?;
+        if rows.iter().any(|r| r.mi_loss != 0.0) {
+            mi.push(Series {
+                name: run.id.clone(),
+                points: rows
+                    .iter()
+                    .map(|r| (r.iteration as f64, r.mi_loss))
+                    .collect(),
+            });
+        }
+    }
+    let mut panels = vec![
+        panel("modes", |p| p.modes as f64),
+        panel("KL(modes ‖ uniform)", |p| p.kl),
+    ];
+    if !mi.is_empty() {
+        panels.push(LinePlot {
+            title: "MI loss (BCE; ln 2 = pairs not told apart)".into(),
+            x_label: "iteration".into(),
+            series: mi,
+        });
+    }
+    plot::lines_png(&t.out.join("modes_trajectory.png"), &panels, 400)?;
+    Ok(meg_reports::markdown::image(
+        "modes, KL and MI loss against the iteration",
+        "modes_trajectory.png",
+    ))
 }

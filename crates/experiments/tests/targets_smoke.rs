@@ -6,6 +6,20 @@ use meg_experiments::spec::Experiment;
 use meg_experiments::{reproduce, Mode, Options, Profile, TARGETS};
 use serde_json::Value;
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// libtorch has one global random generator per process. Tests that train
+/// share it ([`shared_rng`]); a test that compares two trainings bit for bit
+/// holds it alone ([`exclusive_rng`]), so no other test's draws interleave.
+static RNG: RwLock<()> = RwLock::new(());
+
+fn shared_rng() -> RwLockReadGuard<'static, ()> {
+    RNG.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive_rng() -> RwLockWriteGuard<'static, ()> {
+    RNG.write().unwrap_or_else(|e| e.into_inner())
+}
 
 fn smoke(target: &str, reports: &Path) -> Value {
     tch::set_num_threads(1);
@@ -105,6 +119,7 @@ fn eval_typos_are_named() {
 
 #[test]
 fn table1_counts_modes_beside_the_paper() {
+    let _rng = shared_rng();
     let tmp = tempfile::tempdir().unwrap();
     let r = smoke("table1", tmp.path());
     for (id, stacks) in [
@@ -143,6 +158,7 @@ fn table1_counts_modes_beside_the_paper() {
 
 #[test]
 fn table2_measures_is_and_fid_with_latent_mala() {
+    let _rng = shared_rng();
     let tmp = tempfile::tempdir().unwrap();
     let r = smoke("table2", tmp.path());
     let meg = &r["runs"]["meg"];
@@ -168,6 +184,7 @@ fn table2_measures_is_and_fid_with_latent_mala() {
 
 #[test]
 fn table3_averages_last_epochs_over_seeds() {
+    let _rng = shared_rng();
     let tmp = tempfile::tempdir().unwrap();
     let r = smoke("table3", tmp.path());
     for s in 0..5 {
@@ -201,6 +218,7 @@ fn table3_averages_last_epochs_over_seeds() {
 
 #[test]
 fn table4_reports_auprc_for_all_ten_digits() {
+    let _rng = shared_rng();
     let tmp = tempfile::tempdir().unwrap();
     let r = smoke("table4", tmp.path());
     for d in 0..10 {
@@ -214,6 +232,7 @@ fn table4_reports_auprc_for_all_ten_digits() {
 
 #[test]
 fn fig3_and_celeba_write_sample_grids() {
+    let _rng = shared_rng();
     let tmp = tempfile::tempdir().unwrap();
     let r = smoke("fig3", tmp.path());
     for space in ["visible", "latent"] {
@@ -277,6 +296,7 @@ fn smoke_opts(reports: &Path) -> Options {
 /// the reports say so.
 #[test]
 fn quick_stand_ins_run_the_same_protocols_and_say_so() {
+    let _rng = shared_rng();
     let tmp = tempfile::tempdir().unwrap();
     let (specs, reports) = (tmp.path().join("specs"), tmp.path().join("reports"));
     std::fs::create_dir_all(&specs).unwrap();
@@ -351,7 +371,7 @@ fn quick_stand_ins_run_the_same_protocols_and_say_so() {
     let e = shrunk_quick(
         "table3",
         &specs,
-        "{data: {kind: mnist-holdout, digit: 0, dataset: fashion-mnist, flat: true, split_seed: 42, synthetic: true}, epochs: 2, log_every: 4, checkpoint_every: 8}",
+        "{data: {kind: mnist-holdout, digit: 8, dataset: fashion-mnist, flat: true, split_seed: 42, synthetic: true}, epochs: 2, log_every: 4, checkpoint_every: 8}",
         "{last_epochs: 2}",
     );
     let out = meg_experiments::table3::run(&e, &opts).unwrap();
@@ -376,4 +396,63 @@ fn quick_stand_ins_run_the_same_protocols_and_say_so() {
     assert!(out.join("samples_meg_mala.png").is_file());
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("STAND-IN for CelebA"), "{md}");
+}
+
+/// Table 1's quick profile counts modes while training (`modes_every`): a
+/// count at every multiple, kept in the run's folder, plotted against the
+/// iteration; and the counting leaves the training itself unchanged (the
+/// same final losses as without it, bit for bit).
+#[test]
+fn table1_mode_trajectory_leaves_training_unchanged() {
+    // Alone: the comparison below is bit for bit, and the other tests
+    // of this binary draw from libtorch's one global generator.
+    let _rng = exclusive_rng();
+    let tmp = tempfile::tempdir().unwrap();
+    let shrink =
+        "{data.synthetic: true, model.dim: 16, model.z_dim: 16, batch_size: 8, iterations: 6, log_every: 1, checkpoint_every: 3}";
+    let eval = "{classifier_epochs: 5, classifier_min_accuracy: 0.5, samples: 400, batch: 200";
+    let mut results = Vec::new();
+    for (name, every) in [
+        ("with", "modes_every: 2}"),
+        ("without", "modes_every: null}"),
+    ] {
+        let specs = tmp.path().join(name);
+        std::fs::create_dir_all(&specs).unwrap();
+        let e = shrunk_quick("table1", &specs, shrink, &format!("{eval}, {every}"));
+        let opts = smoke_opts(&tmp.path().join(name).join("reports"));
+        let out = meg_experiments::table1::run(&e, &opts).unwrap();
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        results.push((out, r));
+    }
+    let ((with_dir, with), (without_dir, without)) = (&results[0], &results[1]);
+    for id in ["meg-3", "wgan-gp-3"] {
+        let traj = with["runs"][id]["trajectory"].as_array().unwrap();
+        let its: Vec<u64> = traj
+            .iter()
+            .map(|p| p["iteration"].as_u64().unwrap())
+            .collect();
+        assert_eq!(its, [2, 4, 6], "{id}");
+        for p in traj {
+            let (modes, kl) = (p["modes"].as_f64().unwrap(), p["kl"].as_f64().unwrap());
+            let log_m = 1000f64.ln();
+            assert!(
+                modes >= 1.0 && kl <= log_m + 1e-9 && kl >= log_m - modes.ln() - 1e-9,
+                "{id}: KL {kl} is impossible with {modes} modes"
+            );
+        }
+        assert!(with_dir.join(format!("runs/{id}/modes-4.json")).is_file());
+        assert!(without["runs"][id].get("trajectory").is_none(), "{id}");
+        for key in ["iteration", "e_real", "e_fake", "penalty", "mi_loss"] {
+            assert_eq!(
+                with["runs"][id]["final"][key], without["runs"][id]["final"][key],
+                "{id}: {key}: counting modes changed the training"
+            );
+        }
+    }
+    assert!(with_dir.join("modes_trajectory.png").is_file());
+    assert!(!without_dir.join("modes_trajectory.png").exists());
+    let md = std::fs::read_to_string(with_dir.join("report.md")).unwrap();
+    assert!(md.contains("modes_trajectory.png"), "{md}");
 }

@@ -136,9 +136,10 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     for r in &runs {
         by_spec.entry(r.spec_id.clone()).or_default().push(r);
     }
-    // The reference side trains its runs one after another on a thread of
-    // its own while ours trains here (and the classifier after ours), so
-    // neither side waits for the other until the evaluation.
+    // The reference side trains its runs on a thread of its own while ours
+    // trains here (and the classifier after ours); then a second reference
+    // worker takes this thread's place, so no core idles until the
+    // evaluation.
     let mut queue = Vec::new();
     for r in &runs {
         let data_file = t
@@ -150,36 +151,26 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         queue.push((ref_dir(r, reference.is_some()), cfg));
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let refs_done = reference::train_queue(queue, stop.clone());
+    let mut refs = reference::Queue::start(queue, stop.clone());
     let ours_trained: Result<Vec<f64>> = runs.iter().map(|r| train_ours(&t, r, &eval)).collect();
     let ours_trained = match ours_trained {
         Ok(v) => v,
         Err(e) => {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = refs_done.join();
+            let _ = refs.join();
             return Err(e);
         }
     };
-    let mut clf = None;
-    for r in &runs {
-        if let DataConfig::StackedMnist {
-            dataset, synthetic, ..
-        } = r.cfg.data
-        {
-            let train = crate::classifier::Training {
-                epochs: eval.classifier_epochs,
-                lr: eval.classifier_lr,
-                min_accuracy: eval.classifier_min_accuracy,
-            };
-            clf = Some(crate::classifier::classifier(
-                &t, dataset, synthetic, train,
-            )?);
-            break;
+    let clf = match parity_classifier(&t, &runs, &eval) {
+        Ok(c) => c,
+        Err(e) => {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = refs.join();
+            return Err(e);
         }
-    }
-    let ref_recs = refs_done
-        .join()
-        .map_err(|_| anyhow::anyhow!("the reference side's thread panicked"))??;
+    };
+    refs.add_worker();
+    let ref_recs = refs.join()?;
     let trained_by_id: BTreeMap<&str, (f64, &Value)> = runs
         .iter()
         .zip(ours_trained.iter().zip(&ref_recs))
@@ -307,6 +298,33 @@ fn authors_penalty_scale(rec: &Value, cfg: &meg_models::RunConfig) -> f64 {
         }
         _ => 1.0,
     }
+}
+
+/// The mode-counting classifier of the first StackedMNIST run's data, if any.
+fn parity_classifier(
+    t: &Target,
+    runs: &[Run],
+    eval: &Eval,
+) -> Result<
+    Option<(
+        meg_metrics::classifier::MnistClassifier,
+        crate::classifier::ClassifierReport,
+    )>,
+> {
+    for r in runs {
+        if let DataConfig::StackedMnist {
+            dataset, synthetic, ..
+        } = r.cfg.data
+        {
+            let train = crate::classifier::Training {
+                epochs: eval.classifier_epochs,
+                lr: eval.classifier_lr,
+                min_accuracy: eval.classifier_min_accuracy,
+            };
+            return crate::classifier::classifier(t, dataset, synthetic, train).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// Beside our run's folder: `runs/<id>-ref/` (the project's own PyTorch

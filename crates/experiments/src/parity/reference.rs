@@ -7,8 +7,11 @@ use anyhow::{bail, Context, Result};
 use meg_models::config::{DataConfig, ModelConfig, Objective};
 use meg_models::RunConfig;
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The reference trainer.
 pub fn script() -> PathBuf {
@@ -175,39 +178,105 @@ pub fn start(dir: &Path, cfg: &Value) -> Result<Pending> {
     })
 }
 
-/// Trains the reference runs `queue` (`(dir, config)`) one after another,
-/// skipping finished ones, on a thread of its own, so that our side trains
-/// meanwhile; stops (killing the run in progress) when `stop` is set. The
-/// handle returns each run's `run.json`, in `queue`'s order.
-pub fn train_queue(
-    queue: Vec<(PathBuf, Value)>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<Result<Vec<Value>>> {
-    std::thread::spawn(move || {
-        let mut out = Vec::with_capacity(queue.len());
-        for (dir, cfg) in &queue {
-            if let Some(rec) = finished(dir, cfg) {
-                out.push(rec);
-                continue;
+/// The reference runs still to train, worked off by one or more threads
+/// (each trains one run at a time, as a child process), so that our side
+/// trains meanwhile and a second worker joins once it is done.
+pub struct Queue {
+    todo: Arc<Mutex<VecDeque<usize>>>,
+    items: Arc<Vec<(PathBuf, Value)>>,
+    done: Arc<Mutex<Vec<Option<Value>>>>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Queue {
+    /// Starts one worker on `queue` (`(dir, config)`); finished runs are
+    /// taken from their folders. Setting `stop` kills the runs in progress.
+    pub fn start(queue: Vec<(PathBuf, Value)>, stop: Arc<AtomicBool>) -> Queue {
+        let mut q = Queue {
+            todo: Arc::new(Mutex::new((0..queue.len()).collect())),
+            done: Arc::new(Mutex::new(vec![None; queue.len()])),
+            items: Arc::new(queue),
+            stop,
+            workers: Vec::new(),
+        };
+        q.add_worker();
+        q
+    }
+
+    /// One more thread taking runs from the queue.
+    pub fn add_worker(&mut self) {
+        let (todo, items, done, stop) = (
+            self.todo.clone(),
+            self.items.clone(),
+            self.done.clone(),
+            self.stop.clone(),
+        );
+        self.workers.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Some(i) = todo.lock().expect("queue lock").pop_front() else {
+                    return Ok(());
+                };
+                let (dir, cfg) = &items[i];
+                let rec = match finished(dir, cfg) {
+                    Some(rec) => Ok(rec),
+                    None => start(dir, cfg).and_then(|p| p.wait_unless(&stop)),
+                };
+                match rec {
+                    Ok(rec) => done.lock().expect("queue lock")[i] = Some(rec),
+                    Err(e) => {
+                        // The other workers stop too: the target fails.
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
             }
-            out.push(start(dir, cfg)?.wait_unless(&stop)?);
+            Ok(())
+        }));
+    }
+
+    /// Waits for every worker; each run's `run.json`, in the queue's order.
+    pub fn join(self) -> Result<Vec<Value>> {
+        let mut first_err = None;
+        for w in self.workers {
+            let r = w
+                .join()
+                .map_err(|_| anyhow::anyhow!("a reference worker thread panicked"))
+                .and_then(|r| r);
+            if let (Err(e), None) = (r, &first_err) {
+                first_err = Some(e);
+            }
         }
-        Ok(out)
-    })
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let done = std::mem::take(&mut *self.done.lock().expect("queue lock"));
+        done.into_iter()
+            .enumerate()
+            .map(|(i, rec)| {
+                rec.with_context(|| {
+                    format!(
+                        "reference run in {} did not finish",
+                        self.items[i].0.display()
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 impl Pending {
     /// Waits for the run, polling `stop` every 200 ms (set: kills it and
     /// fails); its `run.json`, or an error with the log's tail.
-    fn wait_unless(mut self, stop: &std::sync::atomic::AtomicBool) -> Result<Value> {
+    fn wait_unless(mut self, stop: &AtomicBool) -> Result<Value> {
         loop {
             if self.child.try_wait()?.is_some() {
                 return self.wait();
             }
-            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                bail!("reference run `{}` stopped: our side failed", self.name);
+                bail!("reference run `{}` stopped: the target failed", self.name);
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
