@@ -199,6 +199,9 @@ pub fn lines_png(path: &Path, plots: &[LinePlot], px: u32) -> Result<()> {
             chart
                 .configure_mesh()
                 .x_desc(p.x_label.as_str())
+                .x_labels(6)
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
                 .label_style(("sans-serif", 12))
                 .draw()
                 .map_err(err)?;
@@ -228,9 +231,41 @@ pub fn lines_png(path: &Path, plots: &[LinePlot], px: u32) -> Result<()> {
     save_rgb(path, buf, w, h)
 }
 
+/// An axis label: whole numbers without decimals (`2500`, not `2500.0`),
+/// others with at most 3 significant decimals, large or tiny ones in
+/// scientific notation.
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e6).contains(&a) {
+        format!("{v:.1e}")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_short() {
+        for (v, want) in [
+            (2500.0, "2500"),
+            (0.0, "0"),
+            (-3.0, "-3"),
+            (0.25, "0.25"),
+            (1.5004, "1.5"),
+            (0.0004, "4.0e-4"),
+            (2.5e7, "2.5e7"),
+        ] {
+            assert_eq!(tick(v), want, "{v}");
+        }
+    }
 
     #[test]
     fn panels_render_to_png_with_heatmap_orientation() {
