@@ -232,19 +232,24 @@ pub fn lines_png(path: &Path, plots: &[LinePlot], px: u32) -> Result<()> {
 }
 
 /// An axis label: whole numbers without decimals (`2500`, not `2500.0`),
-/// others with at most 3 significant decimals, large or tiny ones in
-/// scientific notation.
+/// others with 3 significant digits, large or tiny ones in scientific
+/// notation; rounding noise around zero (below 1e-12) is `0`.
 fn tick(v: f64) -> String {
     let a = v.abs();
-    if v == 0.0 {
+    if a < 1e-12 {
         "0".into()
     } else if !(1e-3..1e6).contains(&a) {
         format!("{v:.1e}")
     } else if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     }
 }
 
@@ -260,6 +265,10 @@ mod tests {
             (-3.0, "-3"),
             (0.25, "0.25"),
             (1.5004, "1.5"),
+            (0.0035, "0.0035"),
+            (0.0025, "0.0025"),
+            (123.456, "123"),
+            (-2.2e-16, "0"),
             (0.0004, "4.0e-4"),
             (2.5e7, "2.5e7"),
         ] {
