@@ -135,6 +135,7 @@ pub(crate) fn reproduce_one(target: &str, opts: &Options) -> Result<PathBuf> {
     let exp = load_target(target, opts)?;
     if let Mode::TrainRun(_) = opts.mode {
         return match target {
+            "table1" => table1::train_run(&exp, opts),
             "table3" => table3::train_run(&exp, opts),
             "table4" => table4::train_run(&exp, opts),
             _ => with_target(&exp, opts, |t| {

@@ -205,6 +205,41 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     t.finish(&per_run, &summary, &rows, &text)
 }
 
+/// Trains the one run `opts.mode` selects ([`crate::Mode::TrainRun`], a
+/// `--jobs` process or a Slurm element), counting its modes along the way
+/// when the profile asks (`modes_every`); returns its folder.
+pub fn train_run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
+    let (t, cfg) = Target::new::<Eval>(exp, opts)?;
+    let runs = t.runs()?;
+    let run = runs.first().context("the run was selected")?;
+    let Some(every) = cfg.modes_every else {
+        t.train(run, &mut |_, _| {})?;
+        return Ok(run.dir.clone());
+    };
+    let DataConfig::StackedMnist {
+        stacks,
+        dataset,
+        synthetic,
+        ..
+    } = run.cfg.data
+    else {
+        bail!(
+            "{}: run `{}` must use stacked-mnist data",
+            exp.path.display(),
+            run.id
+        );
+    };
+    let train = crate::classifier::Training {
+        epochs: cfg.classifier_epochs,
+        lr: cfg.classifier_lr,
+        min_accuracy: cfg.classifier_min_accuracy,
+    };
+    let (c, _) = classifier(&t, dataset, synthetic, train)?;
+    let n = cfg.samples.unwrap_or_else(|| protocol_samples(stacks));
+    train_counting_modes(&t, run, &c, &cfg, n, stacks, every)?;
+    Ok(run.dir.clone())
+}
+
 /// Trains `run`, counting the modes of `n` samples from one fixed draw of z
 /// every `every` iterations; each count is cached in the run's folder as it
 /// is made (`modes-<iteration>.json`), so an interrupted run keeps them.

@@ -426,6 +426,33 @@ fn table1_mode_trajectory_leaves_training_unchanged() {
                 .unwrap();
         results.push((out, r));
     }
+    // The same runs trained one by one as `--jobs` processes and Slurm
+    // elements do (`--train-run ID`), then evaluated: the same counts.
+    let specs = tmp.path().join("split");
+    std::fs::create_dir_all(&specs).unwrap();
+    let e = shrunk_quick(
+        "table1",
+        &specs,
+        shrink,
+        &format!("{eval}, modes_every: 2}}"),
+    );
+    let opts = smoke_opts(&specs.join("reports"));
+    for id in ["meg-3", "wgan-gp-3"] {
+        let one = Options {
+            mode: Mode::TrainRun(id.into()),
+            ..opts.clone()
+        };
+        meg_experiments::table1::train_run(&e, &one).unwrap();
+    }
+    let out = meg_experiments::table1::run(&e, &opts).unwrap();
+    let split: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    for id in ["meg-3", "wgan-gp-3"] {
+        assert_eq!(
+            split["runs"][id]["trajectory"], results[0].1["runs"][id]["trajectory"],
+            "{id}: trained by --train-run"
+        );
+    }
     let ((with_dir, with), (without_dir, without)) = (&results[0], &results[1]);
     for id in ["meg-3", "wgan-gp-3"] {
         let traj = with["runs"][id]["trajectory"].as_array().unwrap();
