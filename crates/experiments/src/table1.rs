@@ -11,6 +11,7 @@ use crate::spec::{EvalSettings, Experiment};
 use crate::target::Target;
 use crate::Options;
 use anyhow::{bail, Context, Result};
+use meg_datasets::MnistKind;
 use meg_metrics::classifier::MnistClassifier;
 use meg_metrics::modes::{classify_stacks, mode_frequencies, protocol_samples, ModeCount};
 use meg_models::config::{DataConfig, Objective};
@@ -58,6 +59,35 @@ impl Default for Eval {
 
 impl EvalSettings for Eval {}
 
+impl Eval {
+    /// How the mode-counting classifier is trained when it is not cached.
+    fn training(&self) -> crate::classifier::Training {
+        crate::classifier::Training {
+            epochs: self.classifier_epochs,
+            lr: self.classifier_lr,
+            min_accuracy: self.classifier_min_accuracy,
+        }
+    }
+}
+
+/// A run's stack count, digit data set and whether it is synthetic; an
+/// error naming the spec for a run that is not on stacked-mnist data.
+fn stacked(exp: &Experiment, run: &crate::target::Run) -> Result<(u32, MnistKind, bool)> {
+    match run.cfg.data {
+        DataConfig::StackedMnist {
+            stacks,
+            dataset,
+            synthetic,
+            ..
+        } => Ok((stacks, dataset, synthetic)),
+        _ => bail!(
+            "{}: run `{}` must use stacked-mnist data",
+            exp.path.display(),
+            run.id
+        ),
+    }
+}
+
 /// A run's mode count in `results.json` (beside its [`TrainedRun`] fields).
 #[derive(Debug, Serialize)]
 pub struct Modes {
@@ -99,28 +129,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let mut clf: Option<(MnistClassifier, ClassifierReport)> = None;
     let mut trajectories = Vec::new();
     for run in &runs {
-        let DataConfig::StackedMnist {
-            stacks,
-            dataset,
-            synthetic,
-            ..
-        } = run.cfg.data
-        else {
-            bail!(
-                "{}: run `{}` must use stacked-mnist data",
-                exp.path.display(),
-                run.id
-            );
-        };
+        let (stacks, dataset, synthetic) = stacked(exp, run)?;
         // The classifier is seeded on its own, so training it before or
         // after a run changes neither.
         if clf.is_none() {
-            let train = crate::classifier::Training {
-                epochs: cfg.classifier_epochs,
-                lr: cfg.classifier_lr,
-                min_accuracy: cfg.classifier_min_accuracy,
-            };
-            clf = Some(classifier(&t, dataset, synthetic, train)?);
+            clf = Some(classifier(&t, dataset, synthetic, cfg.training())?);
         }
         let (c, _) = clf.as_ref().expect("set above");
         let n = cfg.samples.unwrap_or_else(|| protocol_samples(stacks));
@@ -216,25 +229,8 @@ pub fn train_run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         t.train(run, &mut |_, _| {})?;
         return Ok(run.dir.clone());
     };
-    let DataConfig::StackedMnist {
-        stacks,
-        dataset,
-        synthetic,
-        ..
-    } = run.cfg.data
-    else {
-        bail!(
-            "{}: run `{}` must use stacked-mnist data",
-            exp.path.display(),
-            run.id
-        );
-    };
-    let train = crate::classifier::Training {
-        epochs: cfg.classifier_epochs,
-        lr: cfg.classifier_lr,
-        min_accuracy: cfg.classifier_min_accuracy,
-    };
-    let (c, _) = classifier(&t, dataset, synthetic, train)?;
+    let (stacks, dataset, synthetic) = stacked(exp, run)?;
+    let (c, _) = classifier(&t, dataset, synthetic, cfg.training())?;
     let n = cfg.samples.unwrap_or_else(|| protocol_samples(stacks));
     train_counting_modes(&t, run, &c, &cfg, n, stacks, every)?;
     Ok(run.dir.clone())
