@@ -1,18 +1,20 @@
-"""The sweep behind Table 1's quick profile: which CPU-sized configuration, if any, shows the
-paper's claim (MEG covering at least as many StackedMNIST modes as WGAN-GP, with a lower KL)?
+"""The sweeps behind the quick profiles of Table 1 and Table 3: which CPU-sized configuration,
+if any, shows the paper's claim (table1: MEG covering at least as many StackedMNIST modes as
+WGAN-GP, with a lower KL; table3: MEG's F1 clearly above chance on the Fashion-MNIST stand-in)?
 
-Each configuration is `experiments/table1.yaml`'s quick profile with some overrides. It runs as
-`meg reproduce table1 --profile quick` in a workspace of its own (a copy of experiments/ with
-the changed spec, and an empty reports/), so nothing in this checkout's reports/ changes; the
-mode-counting classifier is the one in the data cache (`meg train-classifier --dataset
-fashion-mnist`, run first when missing), shared by all. Prints a markdown
-table: configuration, minutes of training per run, modes and KL per method, MEG's final MI loss.
+Each configuration is `experiments/<target>.yaml`'s quick profile with some overrides. It runs
+as `meg reproduce <target> --profile quick` in a workspace of its own (a copy of the changed
+spec under experiments/, and an empty reports/), so nothing in this checkout's reports/ changes;
+for table1 the mode-counting classifier is the one in the data cache (`meg train-classifier
+--dataset fashion-mnist`, run first when missing), shared by all. Prints a markdown table:
+table1: configuration, minutes of training per run, modes and KL per method, MEG's final MI
+loss, modes over iterations; table3: configuration, seeds, minutes per seed, F1 per score.
 
-    .torch-venv/bin/python experiments/analysis/table1_sweep.py [NAME ...] [--root DIR]
+    .torch-venv/bin/python experiments/analysis/sweep.py TARGET [NAME ...] [--root DIR] [--jobs N]
 
-With no NAME every configuration runs (in the order below); `--root` (default
-/tmp/meg-table1-sweep) holds the workspaces, so a rerun skips finished runs. Uses
-target/release/meg (build it with `cargo build --release -p meg-cli`).
+With no NAME every configuration of TARGET runs (in the order below); `--root` (default
+/tmp/meg-sweep) holds the workspaces, so a rerun skips finished runs. Uses target/release/meg
+(any `cargo xtask reproduce` builds it, as does `cargo build --release -p meg-cli`).
 """
 
 import argparse
@@ -79,11 +81,13 @@ def workspace(root, target, name):
     return ws
 
 
-def run(root, target, name):
+def run(root, target, name, jobs=1):
     ws = workspace(root, target, name)
     env = dict(os.environ, MEG_WORKSPACE=str(ws))
     meg = REPO / "target/release/meg"
     cmd = [str(meg), "reproduce", target, "--profile", "quick", "--device", "cpu"]
+    if jobs > 1:
+        cmd += ["--jobs", str(jobs)]
     seeds = SWEEPS[target][name][3]
     if seeds is not None:
         cmd += ["--seeds", str(seeds)]
@@ -121,6 +125,7 @@ def main():
     ap.add_argument("target", choices=list(SWEEPS))
     ap.add_argument("names", nargs="*")
     ap.add_argument("--root", default="/tmp/meg-sweep")
+    ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (meg reproduce --jobs)")
     a = ap.parse_args()
     root = Path(a.root)
     names = a.names or list(SWEEPS[a.target])
@@ -133,7 +138,7 @@ def main():
         print("| configuration | seeds | minutes per seed | F1, score ‖∇E‖² | F1, energy |")
         print("|---|---|---|---|---|")
     for name in names:
-        res = run(root, a.target, name)
+        res = run(root, a.target, name, a.jobs)
         (table1_rows if a.target == "table1" else table3_rows)(name, res)
 
 

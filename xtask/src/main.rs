@@ -30,9 +30,14 @@ Tasks:
             --numeric-paths: the golden and numerics tests under each CPU
             kernel path (ATEN_CPU_CAPABILITY, MKL_CBWR, ONEDNN_MAX_CPU_ISA)
   reproduce <target> [--profile smoke|quick|paper] [--device cpu|cuda|auto] [--seeds N]
+            [--reference DIR] [--jobs N | --launcher slurm [--partition NAME]
+            [--gpus-per-task N] [--time HH:MM:SS] [--account A] [--dry-run]]
             Train, evaluate and report one paper target into
             reports/<target>/<profile>/ (targets: table1 table2 table3
-            table4 fig2 fig3 celeba, or all)
+            table4 fig2 fig3 celeba, or all; and parity: our training against
+            a PyTorch reference, --reference DIR a checkout of the authors'
+            code); --jobs N trains N runs at once here, --launcher slurm
+            submits them as a job array
   bench [--only NAME[,NAME...]] [--json] [--device cpu|cuda] [--runs N]
         [--wait-quiet] [--smoke]
             Time our workloads (their list: `meg-bench --list`) against the

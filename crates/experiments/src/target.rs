@@ -355,8 +355,12 @@ impl<'a> Target<'a> {
             md += &format!("{}\n\n", self.exp.paper.note.trim());
         }
         md += body;
+        let trained = train_seconds.map_or_else(String::new, |s: f64| {
+            format!(" Training, summed over the runs of every invocation: {s:.1} s.")
+        });
         md += &format!(
-            "\n\nWall time {:.1} s on {}. Every number and setting is in `results.json`.\n",
+            "\n\nWall time of this invocation {:.1} s on {} (a rerun of a finished target only \
+             re-evaluates it).{trained} Every number and setting is in `results.json`.\n",
             self.t0.elapsed().as_secs_f64(),
             meg_nn::provenance(self.opts.device).device
         );

@@ -131,10 +131,29 @@ fn parity_smoke_trains_both_sides_and_writes_verdicts() {
     let v = res["summary"]["verdicts"]["toy-meg"].as_array().unwrap();
     let names: Vec<&str> = v.iter().map(|q| q["quantity"].as_str().unwrap()).collect();
     assert_eq!(
-        names[..4],
-        ["E(real)", "E(fake)", "penalty", "MI loss (BCE)"]
+        names[..5],
+        [
+            "E(real)",
+            "E(fake)",
+            "E(real) − E(fake)",
+            "penalty",
+            "MI loss (BCE)"
+        ]
     );
-    for q in &v[..4] {
+    // The gap's seed mean is the difference of the two levels' seed means
+    // (tail means are linear); the tolerance is rounding on their magnitudes.
+    for side in ["ours_mean", "ref_mean"] {
+        let m = |i: usize| v[i][side].as_f64().unwrap();
+        let scale = m(0).abs() + m(1).abs();
+        assert!(
+            (m(2) - (m(0) - m(1))).abs() <= 1e-12 * scale.max(1.0),
+            "{side}: gap {} against {} - {}",
+            m(2),
+            m(0),
+            m(1)
+        );
+    }
+    for q in &v[..5] {
         assert_eq!(q["seeds_ours"], 3);
         assert_eq!(q["seeds_ref"], 3);
         let (d, t) = (

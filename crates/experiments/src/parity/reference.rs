@@ -190,11 +190,24 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Starts one worker on `queue` (`(dir, config)`); finished runs are
-    /// taken from their folders. Setting `stop` kills the runs in progress.
-    pub fn start(queue: Vec<(PathBuf, Value)>, stop: Arc<AtomicBool>) -> Queue {
+    /// Starts one worker on `queue` (`(dir, config)`), taking its runs in
+    /// `order` (indices into `queue`, each once: the longest first keeps the
+    /// last worker's tail short); finished runs are taken from their folders.
+    /// Setting `stop` kills the runs in progress.
+    pub fn start(queue: Vec<(PathBuf, Value)>, order: Vec<usize>, stop: Arc<AtomicBool>) -> Queue {
+        let mut seen = vec![false; queue.len()];
+        for &i in &order {
+            assert!(
+                !std::mem::replace(&mut seen[i], true),
+                "run {i} queued twice"
+            );
+        }
+        assert!(
+            seen.iter().all(|&s| s),
+            "a run left out of the queue's order"
+        );
         let mut q = Queue {
-            todo: Arc::new(Mutex::new((0..queue.len()).collect())),
+            todo: Arc::new(Mutex::new(order.into())),
             done: Arc::new(Mutex::new(vec![None; queue.len()])),
             items: Arc::new(queue),
             stop,
