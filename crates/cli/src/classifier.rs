@@ -2,12 +2,10 @@
 //! classifier (see `meg_metrics::classifier`), saved with its test accuracy.
 
 use anyhow::Result;
-use meg_datasets::{images::load_mnist, MnistKind, Split, Store};
+use meg_datasets::MnistKind;
+use meg_experiments::classifier::train_and_save;
 use meg_metrics::classifier::{default_path, Arch, TrainConfig};
-use meg_metrics::MnistClassifier;
-use meg_models::data::{labels, pixels};
 use std::path::PathBuf;
-use tch::Kind;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,43 +36,17 @@ pub fn run(args: Args) -> Result<()> {
         Some(p) => p,
         None => default_path(kind.name())?,
     };
-    let store = Store::from_env()?;
-    let unit = |set: &meg_datasets::ImageSet| pixels(set).to_kind(Kind::Float) / 255.0;
-    let train = load_mnist(&store, kind, Split::Train)?;
-    let test = load_mnist(&store, kind, Split::Test)?;
     let arch = Arch::for_dataset(kind == MnistKind::FashionMnist);
     let cfg = TrainConfig {
         epochs: args.epochs.unwrap_or(TrainConfig::for_arch(arch).epochs),
         seed: args.seed,
         ..TrainConfig::for_arch(arch)
     };
-    let start = std::time::Instant::now();
-    let (clf, report) = MnistClassifier::fit(
-        device,
-        (&unit(&train), &labels(&train)),
-        (&unit(&test), &labels(&test)),
-        &cfg,
-        |line| eprintln!("{line}"),
-    )?;
-    clf.save(&out)?;
-    let meta = serde_json::json!({
-        "dataset": kind.name(),
-        "weights": out.display().to_string(),
-        "config": cfg,
-        "train_examples": train.len(),
-        "test_examples": test.len(),
-        "test_accuracy": report.final_test_accuracy,
-        "report": report,
-        "seconds": start.elapsed().as_secs_f64(),
-        "provenance": meg_nn::provenance(device),
-    });
-    let meta_path = out.with_extension("json");
-    meg_plumbing::io::write_atomic(&meta_path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    let (_, acc) = train_and_save(kind, &cfg, &out, device, |line| eprintln!("{line}"))?;
     println!(
-        "test accuracy {:.4}; saved {} and {}",
-        report.final_test_accuracy,
+        "test accuracy {acc:.4}; saved {} and {}",
         out.display(),
-        meta_path.display()
+        out.with_extension("json").display()
     );
     Ok(())
 }

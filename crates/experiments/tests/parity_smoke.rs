@@ -63,12 +63,13 @@ fn parity_smoke_trains_both_sides_and_writes_verdicts() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     let runs = res["runs"].as_object().unwrap();
     assert_eq!(runs.len(), 24, "4 specs x 3 seeds x 2 sides");
-    // Evaluations every 20 iterations and at the end, on both sides.
+    // Evaluations every 20 iterations (StackedMNIST: `stack_every`, 10) and
+    // at the end, on both sides.
     for (spec, end, evals) in [
         ("toy-meg", 40, &[20, 40][..]),
-        ("smnist-meg", 20, &[20][..]),
-        ("smnist-wgan", 20, &[20][..]),
-        ("smnist-wgan-std", 20, &[20][..]),
+        ("smnist-meg", 20, &[10, 20][..]),
+        ("smnist-wgan", 20, &[10, 20][..]),
+        ("smnist-wgan-std", 20, &[10, 20][..]),
     ] {
         for k in 0..3 {
             for (id, side) in [

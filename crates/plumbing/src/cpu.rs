@@ -1,10 +1,14 @@
 //! The CPU facts that change float results: its kind (vendor and vector
 //! extensions) and the environment variables that pin kernel paths.
 
-/// The CPU kind, as far as it changes floating-point results: the vendor and
-/// the vector extensions libtorch's and MKL's kernels dispatch on, e.g.
-/// `GenuineIntel avx2 avx512f amx_tile` (from `/proc/cpuinfo`; the
-/// architecture name elsewhere).
+/// The CPU kind, as far as it changes floating-point results: the vendor, the
+/// vector extensions libtorch's and MKL's kernels dispatch on, and the model
+/// and cache size, on which oneDNN's blocking (and so the order of its sums)
+/// depends even with its instruction set pinned, e.g. `GenuineIntel avx2
+/// avx512f amx_tile; family 6 model 143, cache 107520 KB` (from
+/// `/proc/cpuinfo`; the architecture name elsewhere). Two AMD EPYCs with
+/// AVX2, family 25 and another model, trained the CelebA smoke run to
+/// different last digits under the same pins.
 pub fn cpu_kind() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     cpu_kind_of(&info).unwrap_or_else(|| std::env::consts::ARCH.to_string())
@@ -35,6 +39,18 @@ fn cpu_kind_of(cpuinfo: &str) -> Option<String> {
     for isa in ISA.iter().filter(|i| flags.contains(i)) {
         kind += " ";
         kind += isa;
+    }
+    let model: Vec<String> = [
+        ("cpu family", "family"),
+        ("model", "model"),
+        ("cache size", "cache"),
+    ]
+    .iter()
+    .filter_map(|(k, name)| field(k).map(|v| format!("{name} {v}")))
+    .collect();
+    if !model.is_empty() {
+        kind += "; ";
+        kind += &model.join(", ");
     }
     Some(kind)
 }
@@ -73,6 +89,12 @@ mod tests {
         assert_eq!(
             cpu_kind_of(intel).unwrap(),
             "GenuineIntel avx2 avx512f avx512_vnni avx512_bf16 amx_tile"
+        );
+        let epyc = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n\
+                    model name\t: AMD EPYC\ncache size\t: 512 KB\nflags\t\t: avx2 fma\n";
+        assert_eq!(
+            cpu_kind_of(epyc).unwrap(),
+            "AuthenticAMD avx2; family 25, model 1, cache 512 KB"
         );
         let arm = "CPU implementer\t: 0x41\nFeatures\t: fp asimd crc32\n";
         assert_eq!(cpu_kind_of(arm).unwrap(), "arm-0x41 asimd");

@@ -28,9 +28,10 @@ const HEADER: &str = "\
 # keys sorted, floats at 4 significant digits, times/dates/provenance/paths left out).
 # The canonical results themselves are in hashes/<target>.<profile>.json beside this file.
 # Written by `meg hashes update` (or `cargo xtask verify --update`); checked by `cargo xtask verify`.
-# `@cpu`: the numeric path the results were computed on (CPU kind, then the kernel pins
-# ATEN_CPU_CAPABILITY, MKL_CBWR, ONEDNN_MAX_CPU_ISA that `cargo xtask verify` sets); on
-# another path (other kernels, other rounding) values are compared within a tolerance.
+# `@cpu`: the numeric path the results were computed on (CPU kind with its model and cache,
+# then the kernel pins ATEN_CPU_CAPABILITY, MKL_CBWR, ONEDNN_MAX_CPU_ISA that `cargo xtask
+# verify` sets); on another path (other kernels, other rounding) values are compared within
+# a tolerance.
 # <target> <profile> <sha256>
 ";
 

@@ -31,6 +31,9 @@ use tch::Device;
 pub struct Eval {
     /// Generator samples are evaluated every this many iterations (and at the end).
     pub every: u64,
+    /// The same for StackedMNIST, whose evaluation (a classifier on every
+    /// channel) costs far more than the toy's (`every` when absent).
+    pub stack_every: Option<u64>,
     /// Generator samples per evaluation (toy).
     pub samples: i64,
     /// Generator samples per evaluation (StackedMNIST).
@@ -52,6 +55,7 @@ impl Default for Eval {
     fn default() -> Self {
         Eval {
             every: 250,
+            stack_every: None,
             samples: 5000,
             stack_samples: 2600,
             seed: 1234,
@@ -63,14 +67,25 @@ impl Default for Eval {
     }
 }
 
+impl Eval {
+    /// Iterations between evaluations of a run on `data`.
+    pub fn every_for(&self, data: &DataConfig) -> u64 {
+        match data {
+            DataConfig::StackedMnist { .. } => self.stack_every.unwrap_or(self.every),
+            _ => self.every,
+        }
+    }
+}
+
 impl EvalSettings for Eval {
     fn validate(&self) -> Result<()> {
         if self.every == 0
+            || self.stack_every == Some(0)
             || self.samples < 1
             || self.stack_samples < 1
             || !(self.tail > 0.0 && self.tail <= 1.0)
         {
-            bail!("every >= 1, samples >= 1 and 0 < tail <= 1 are required, got {self:?}");
+            bail!("every >= 1, stack_every >= 1, samples >= 1 and 0 < tail <= 1 are required, got {self:?}");
         }
         Ok(())
     }
@@ -137,9 +152,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         by_spec.entry(r.spec_id.clone()).or_default().push(r);
     }
     // The reference side trains its runs on a thread of its own while ours
-    // trains here (and the classifier after ours); then a second reference
-    // worker takes this thread's place, so no core idles until the
-    // evaluation.
+    // trains here (see below).
     let mut queue = Vec::new();
     for r in &runs {
         let data_file = t
@@ -152,12 +165,44 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     // StackedMNIST runs first: they take about twice as long as the toy's,
-    // so the second worker's share at the end is short runs.
+    // so the runs left at the end are short, and so are their evaluations.
     let mut order: Vec<usize> = (0..runs.len()).collect();
     order.sort_by_key(|&i| matches!(runs[i].cfg.data, DataConfig::Toy { .. }));
-    let mut refs = reference::Queue::start(queue, order, stop.clone());
-    let ours_trained: Result<Vec<f64>> = runs.iter().map(|r| train_ours(&t, r, &eval)).collect();
-    let ours_trained = match ours_trained {
+    let refs = reference::Queue::start(queue, order, stop.clone());
+    // This thread trains our side, then the classifier, then evaluates our
+    // runs and, while the reference side trains, its finished runs, training
+    // the next reference run when none waits: no core idles until the end.
+    // Every evaluation runs here, at this thread count, so that a rerun
+    // (which only re-evaluates) gives the same numbers.
+    let mut ref_evals: Vec<Option<Vec<EvalPoint>>> = vec![None; runs.len()];
+    let mine = (|| -> Result<_> {
+        let trained = runs
+            .iter()
+            .map(|r| train_ours(&t, r, &eval))
+            .collect::<Result<Vec<f64>>>()?;
+        let clf = parity_classifier(&t, &runs, &eval)?;
+        let evaluator = |run: &Run| evaluator(exp, run, clf.as_ref().map(|c| &c.0));
+        let mut ours = Vec::new();
+        for r in &runs {
+            ours.push(stats::evaluate_dir(&r.dir, &evaluator(r)?)?);
+        }
+        loop {
+            let next = refs
+                .finished()
+                .into_iter()
+                .find(|&i| ref_evals[i].is_none());
+            if let Some(i) = next {
+                let dir = ref_dir(&runs[i], reference.is_some());
+                ref_evals[i] = Some(stats::evaluate_dir(&dir, &evaluator(&runs[i])?)?);
+                continue;
+            }
+            match refs.run_next() {
+                Some(r) => r?,
+                None => return Ok((trained, clf, ours)),
+            }
+        }
+    })();
+    let (ours_trained, clf, our_evals) = match mine {
         Ok(v) => v,
         Err(e) => {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -165,22 +210,18 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             return Err(e);
         }
     };
-    let clf = match parity_classifier(&t, &runs, &eval) {
-        Ok(c) => c,
-        Err(e) => {
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = refs.join();
-            return Err(e);
-        }
-    };
-    refs.add_worker();
     let ref_recs = refs.join()?;
-    // Training is over on both sides: the evaluation has every thread.
+    for (i, r) in runs.iter().enumerate() {
+        if ref_evals[i].is_none() {
+            let ev = evaluator(exp, r, clf.as_ref().map(|c| &c.0))?;
+            ref_evals[i] = Some(stats::evaluate_dir(&ref_dir(r, reference.is_some()), &ev)?);
+        }
+    }
     tch::set_num_threads(threads);
-    let trained_by_id: BTreeMap<&str, (f64, &Value)> = runs
+    let index: BTreeMap<&str, usize> = runs
         .iter()
-        .zip(ours_trained.iter().zip(&ref_recs))
-        .map(|(r, (s, rec))| (r.id.as_str(), (*s, rec)))
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
         .collect();
     let mut results = BTreeMap::new();
     let mut verdicts = BTreeMap::new();
@@ -197,23 +238,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         let mut refs = Vec::new();
         for run in seeds {
             let ref_dir = ref_dir(run, reference.is_some());
-            let (trained, rec) = trained_by_id[run.id.as_str()];
-            let rec = rec.clone();
+            let i = index[run.id.as_str()];
+            let (trained, rec) = (ours_trained[i], ref_recs[i].clone());
             ref_info = rec["reference"].clone();
-            let ev = match run.cfg.data {
-                DataConfig::Toy { name } => Evaluator::Toy(name),
-                DataConfig::StackedMnist { stacks, .. } => Evaluator::Stacks {
-                    classifier: &clf.as_ref().context("trained above")?.0,
-                    k: stacks,
-                },
-                _ => bail!(
-                    "{}: run `{}` must use toy or stacked-mnist data",
-                    exp.path.display(),
-                    run.id
-                ),
-            };
-            let our_evals = stats::evaluate_dir(&run.dir, &ev)?;
-            let ref_evals = stats::evaluate_dir(&ref_dir, &ev)?;
+            let our_evals = our_evals[i].clone();
+            let ref_evals = ref_evals[i].clone().context("evaluated above")?;
             let mut ref_rows = read_run_metrics(&ref_dir)?;
             let scale = authors_penalty_scale(&rec, &run.cfg);
             for r in &mut ref_rows {
@@ -304,6 +333,27 @@ fn authors_penalty_scale(rec: &Value, cfg: &meg_models::RunConfig) -> f64 {
     }
 }
 
+/// How `run`'s samples are evaluated: toy mode coverage, or StackedMNIST
+/// modes by `classifier`.
+fn evaluator<'a>(
+    exp: &Experiment,
+    run: &Run,
+    classifier: Option<&'a meg_metrics::classifier::MnistClassifier>,
+) -> Result<Evaluator<'a>> {
+    Ok(match run.cfg.data {
+        DataConfig::Toy { name } => Evaluator::Toy(name),
+        DataConfig::StackedMnist { stacks, .. } => Evaluator::Stacks {
+            classifier: classifier.context("a StackedMNIST run needs the classifier")?,
+            k: stacks,
+        },
+        _ => bail!(
+            "{}: run `{}` must use toy or stacked-mnist data",
+            exp.path.display(),
+            run.id
+        ),
+    })
+}
+
 /// The mode-counting classifier of the first StackedMNIST run's data, if any.
 fn parity_classifier(
     t: &Target,
@@ -343,10 +393,11 @@ fn ref_dir(run: &Run, authors: bool) -> PathBuf {
     run.dir.with_file_name(name)
 }
 
-/// Trains our side of `run`, writing generator samples every `eval.every`
-/// iterations; returns its training seconds.
+/// Trains our side of `run`, writing generator samples every
+/// [`Eval::every_for`] iterations; returns its training seconds.
 fn train_ours(t: &Target, run: &Run, eval: &Eval) -> Result<f64> {
     let total = run.cfg.iterations.unwrap_or(0);
+    let every = eval.every_for(&run.cfg.data);
     // Drawn before training, which re-seeds the RNG at its start.
     tch::manual_seed(eval.seed as i64);
     let n = match run.cfg.data {
@@ -360,7 +411,7 @@ fn train_ours(t: &Target, run: &Run, eval: &Eval) -> Result<f64> {
     let mut failed = None;
     let dir = run.dir.clone();
     let trained = t.train(run, &mut |it, model| {
-        if failed.is_none() && (it % eval.every == 0 || it == total) {
+        if failed.is_none() && (it % every == 0 || it == total) {
             let x = tch::no_grad(|| model.generate(&z, false)).to_device(Device::Cpu);
             if let Err(e) = stats::write_samples(&dir, it, &x) {
                 failed = Some(e);

@@ -85,7 +85,7 @@ pub fn config(
         "betas": [cfg.betas.0, cfg.betas.1],
         "seed": cfg.seed,
         "log_every": cfg.log_every,
-        "eval_every": eval.every,
+        "eval_every": eval.every_for(&cfg.data),
         "eval_seed": eval.seed,
         "reference": reference.map(|p| p.display().to_string()),
         "threads": threads,
@@ -219,33 +219,34 @@ impl Queue {
 
     /// One more thread taking runs from the queue.
     pub fn add_worker(&mut self) {
-        let (todo, items, done, stop) = (
-            self.todo.clone(),
-            self.items.clone(),
-            self.done.clone(),
-            self.stop.clone(),
-        );
+        let shared = self.shared();
         self.workers.push(std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let Some(i) = todo.lock().expect("queue lock").pop_front() else {
-                    return Ok(());
-                };
-                let (dir, cfg) = &items[i];
-                let rec = match finished(dir, cfg) {
-                    Some(rec) => Ok(rec),
-                    None => start(dir, cfg).and_then(|p| p.wait_unless(&stop)),
-                };
-                match rec {
-                    Ok(rec) => done.lock().expect("queue lock")[i] = Some(rec),
-                    Err(e) => {
-                        // The other workers stop too: the target fails.
-                        stop.store(true, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                }
+            while let Some(r) = shared.run_next() {
+                r?;
             }
             Ok(())
         }));
+    }
+
+    /// Trains the next run of the queue on this thread (as a child process);
+    /// `None` when none is left or the target is stopping.
+    pub fn run_next(&self) -> Option<Result<()>> {
+        self.shared().run_next()
+    }
+
+    /// The indices of the runs finished so far (by any worker).
+    pub fn finished(&self) -> Vec<usize> {
+        let done = self.done.lock().expect("queue lock");
+        (0..done.len()).filter(|&i| done[i].is_some()).collect()
+    }
+
+    fn shared(&self) -> Shared {
+        Shared {
+            todo: self.todo.clone(),
+            items: self.items.clone(),
+            done: self.done.clone(),
+            stop: self.stop.clone(),
+        }
     }
 
     /// Waits for every worker; each run's `run.json`, in the queue's order.
@@ -275,6 +276,40 @@ impl Queue {
                 })
             })
             .collect()
+    }
+}
+
+/// What every worker of a [`Queue`] shares.
+struct Shared {
+    todo: Arc<Mutex<VecDeque<usize>>>,
+    items: Arc<Vec<(PathBuf, Value)>>,
+    done: Arc<Mutex<Vec<Option<Value>>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// Takes the next run and trains it (or reads it, if finished before);
+    /// a failure stops the other workers too: the target fails.
+    fn run_next(&self) -> Option<Result<()>> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let i = self.todo.lock().expect("queue lock").pop_front()?;
+        let (dir, cfg) = &self.items[i];
+        let rec = match finished(dir, cfg) {
+            Some(rec) => Ok(rec),
+            None => start(dir, cfg).and_then(|p| p.wait_unless(&self.stop)),
+        };
+        Some(match rec {
+            Ok(rec) => {
+                self.done.lock().expect("queue lock")[i] = Some(rec);
+                Ok(())
+            }
+            Err(e) => {
+                self.stop.store(true, Ordering::Relaxed);
+                Err(e)
+            }
+        })
     }
 }
 
