@@ -7,7 +7,7 @@ use crate::target::{cached_in, Target};
 use anyhow::{bail, Context, Result};
 use meg_datasets::MnistKind as Digits;
 use meg_datasets::Split;
-use meg_metrics::classifier::{Arch, MnistClassifier, TrainConfig};
+use meg_metrics::classifier::{Arch, MnistClassifier, TrainConfig, TrainReport};
 use meg_models::data::{labels, pixels};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -79,10 +79,7 @@ pub(crate) fn classifier(
     synthetic: bool,
     train: Training,
 ) -> Result<(MnistClassifier, ClassifierReport)> {
-    let name = match dataset {
-        Digits::Mnist => "mnist",
-        Digits::FashionMnist => "fashion-mnist",
-    };
+    let name = dataset.name();
     let (c, report) = if let Some(path) = cached(synthetic, name)? {
         let c = MnistClassifier::load(&path, t.opts.device)?;
         let test = meg_datasets::config::mnist_split(dataset, Split::Test, synthetic)?;
@@ -152,15 +149,9 @@ fn own_classifier(
     let key = json!({"dataset": name, "synthetic": synthetic, "train": cfg});
     let mut fitted = None;
     let report: ClassifierReport = cached_in(&dir, "classifier", &key, || {
-        let train = meg_datasets::config::mnist_split(dataset, Split::Train, synthetic)?;
-        let test = meg_datasets::config::mnist_split(dataset, Split::Test, synthetic)?;
-        let (c, r) = MnistClassifier::fit(
-            t.opts.device,
-            (&unit(&train), &labels(&train)),
-            (&unit(&test), &labels(&test)),
-            &cfg,
-            |line| eprintln!("[classifier] {line}"),
-        )?;
+        let (c, r, _) = fit(dataset, synthetic, &cfg, t.opts.device, |line| {
+            eprintln!("[classifier] {line}")
+        })?;
         c.save(&file)?;
         fitted = Some(c);
         Ok(ClassifierReport {
@@ -190,23 +181,15 @@ pub fn train_and_save(
     device: Device,
     log: impl FnMut(&str),
 ) -> Result<(MnistClassifier, f64)> {
-    let train = meg_datasets::config::mnist_split(dataset, Split::Train, false)?;
-    let test = meg_datasets::config::mnist_split(dataset, Split::Test, false)?;
     let start = std::time::Instant::now();
-    let (clf, report) = MnistClassifier::fit(
-        device,
-        (&unit(&train), &labels(&train)),
-        (&unit(&test), &labels(&test)),
-        cfg,
-        log,
-    )?;
+    let (clf, report, (train_examples, test_examples)) = fit(dataset, false, cfg, device, log)?;
     clf.save(out)?;
     let meta = json!({
         "dataset": dataset.name(),
         "weights": out.display().to_string(),
         "config": cfg,
-        "train_examples": train.len(),
-        "test_examples": test.len(),
+        "train_examples": train_examples,
+        "test_examples": test_examples,
         "test_accuracy": report.final_test_accuracy,
         "report": report,
         "seconds": start.elapsed().as_secs_f64(),
@@ -215,6 +198,27 @@ pub fn train_and_save(
     let meta_path = out.with_extension("json");
     meg_plumbing::io::write_atomic(&meta_path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
     Ok((clf, report.final_test_accuracy))
+}
+
+/// Trains `dataset`'s classifier with `cfg` on its training split, tested on
+/// its test split; also returns the two splits' sizes.
+fn fit(
+    dataset: Digits,
+    synthetic: bool,
+    cfg: &TrainConfig,
+    device: Device,
+    log: impl FnMut(&str),
+) -> Result<(MnistClassifier, TrainReport, (usize, usize))> {
+    let train = meg_datasets::config::mnist_split(dataset, Split::Train, synthetic)?;
+    let test = meg_datasets::config::mnist_split(dataset, Split::Test, synthetic)?;
+    let (c, r) = MnistClassifier::fit(
+        device,
+        (&unit(&train), &labels(&train)),
+        (&unit(&test), &labels(&test)),
+        cfg,
+        log,
+    )?;
+    Ok((c, r, (train.len(), test.len())))
 }
 
 /// Images `[N, 1, 28, 28]` in [0, 1].

@@ -147,9 +147,10 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let threads = tch::get_num_threads().max(1);
     let (ours_threads, ref_threads) = ((threads / 2).max(1), (threads - threads / 2).max(1));
     tch::set_num_threads(ours_threads);
-    let mut by_spec: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
-    for r in &runs {
-        by_spec.entry(r.spec_id.clone()).or_default().push(r);
+    // Each spec's runs, as indices into `runs`.
+    let mut by_spec: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, r) in runs.iter().enumerate() {
+        by_spec.entry(r.spec_id.clone()).or_default().push(i);
     }
     // The reference side trains its runs on a thread of its own while ours
     // trains here (see below).
@@ -174,6 +175,12 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     // the next reference run when none waits: no core idles until the end.
     // Every evaluation runs here, at this thread count, so that a rerun
     // (which only re-evaluates) gives the same numbers.
+    let eval_ref = |run: &Run, clf: Option<&Classifier>| {
+        stats::evaluate_dir(
+            &ref_dir(run, reference.is_some()),
+            &evaluator(exp, run, clf)?,
+        )
+    };
     let mut ref_evals: Vec<Option<Vec<EvalPoint>>> = vec![None; runs.len()];
     let mine = (|| -> Result<_> {
         let trained = runs
@@ -181,19 +188,20 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             .map(|r| train_ours(&t, r, &eval))
             .collect::<Result<Vec<f64>>>()?;
         let clf = parity_classifier(&t, &runs, &eval)?;
-        let evaluator = |run: &Run| evaluator(exp, run, clf.as_ref().map(|c| &c.0));
         let mut ours = Vec::new();
         for r in &runs {
-            ours.push(stats::evaluate_dir(&r.dir, &evaluator(r)?)?);
+            ours.push(stats::evaluate_dir(
+                &r.dir,
+                &evaluator(exp, r, clf.as_ref())?,
+            )?);
         }
         loop {
             let next = refs
-                .finished()
+                .finished_runs()
                 .into_iter()
                 .find(|&i| ref_evals[i].is_none());
             if let Some(i) = next {
-                let dir = ref_dir(&runs[i], reference.is_some());
-                ref_evals[i] = Some(stats::evaluate_dir(&dir, &evaluator(&runs[i])?)?);
+                ref_evals[i] = Some(eval_ref(&runs[i], clf.as_ref())?);
                 continue;
             }
             match refs.run_next() {
@@ -213,16 +221,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     let ref_recs = refs.join()?;
     for (i, r) in runs.iter().enumerate() {
         if ref_evals[i].is_none() {
-            let ev = evaluator(exp, r, clf.as_ref().map(|c| &c.0))?;
-            ref_evals[i] = Some(stats::evaluate_dir(&ref_dir(r, reference.is_some()), &ev)?);
+            ref_evals[i] = Some(eval_ref(r, clf.as_ref())?);
         }
     }
     tch::set_num_threads(threads);
-    let index: BTreeMap<&str, usize> = runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id.as_str(), i))
-        .collect();
+    let mut our_evals = our_evals;
     let mut results = BTreeMap::new();
     let mut verdicts = BTreeMap::new();
     let mut body = String::new();
@@ -236,15 +239,15 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         }
         let mut ours = Vec::new();
         let mut refs = Vec::new();
-        for run in seeds {
+        for &i in seeds {
+            let run = &runs[i];
             let ref_dir = ref_dir(run, reference.is_some());
-            let i = index[run.id.as_str()];
-            let (trained, rec) = (ours_trained[i], ref_recs[i].clone());
+            let (trained, rec) = (ours_trained[i], &ref_recs[i]);
             ref_info = rec["reference"].clone();
-            let our_evals = our_evals[i].clone();
-            let ref_evals = ref_evals[i].clone().context("evaluated above")?;
+            let our_evals = std::mem::take(&mut our_evals[i]);
+            let ref_evals = ref_evals[i].take().context("evaluated above")?;
             let mut ref_rows = read_run_metrics(&ref_dir)?;
-            let scale = authors_penalty_scale(&rec, &run.cfg);
+            let scale = authors_penalty_scale(rec, &run.cfg);
             for r in &mut ref_rows {
                 r.penalty *= scale;
             }
@@ -338,12 +341,14 @@ fn authors_penalty_scale(rec: &Value, cfg: &meg_models::RunConfig) -> f64 {
 fn evaluator<'a>(
     exp: &Experiment,
     run: &Run,
-    classifier: Option<&'a meg_metrics::classifier::MnistClassifier>,
+    classifier: Option<&'a Classifier>,
 ) -> Result<Evaluator<'a>> {
     Ok(match run.cfg.data {
         DataConfig::Toy { name } => Evaluator::Toy(name),
         DataConfig::StackedMnist { stacks, .. } => Evaluator::Stacks {
-            classifier: classifier.context("a StackedMNIST run needs the classifier")?,
+            classifier: &classifier
+                .context("a StackedMNIST run needs the classifier")?
+                .0,
             k: stacks,
         },
         _ => bail!(
@@ -354,17 +359,14 @@ fn evaluator<'a>(
     })
 }
 
+/// The mode-counting classifier and where it comes from.
+type Classifier = (
+    meg_metrics::classifier::MnistClassifier,
+    crate::classifier::ClassifierReport,
+);
+
 /// The mode-counting classifier of the first StackedMNIST run's data, if any.
-fn parity_classifier(
-    t: &Target,
-    runs: &[Run],
-    eval: &Eval,
-) -> Result<
-    Option<(
-        meg_metrics::classifier::MnistClassifier,
-        crate::classifier::ClassifierReport,
-    )>,
-> {
+fn parity_classifier(t: &Target, runs: &[Run], eval: &Eval) -> Result<Option<Classifier>> {
     for r in runs {
         if let DataConfig::StackedMnist {
             dataset, synthetic, ..

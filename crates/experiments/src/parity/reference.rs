@@ -235,7 +235,7 @@ impl Queue {
     }
 
     /// The indices of the runs finished so far (by any worker).
-    pub fn finished(&self) -> Vec<usize> {
+    pub fn finished_runs(&self) -> Vec<usize> {
         let done = self.done.lock().expect("queue lock");
         (0..done.len()).filter(|&i| done[i].is_some()).collect()
     }
