@@ -229,12 +229,12 @@ impl MnistClassifier {
 
     /// The ReLU activations of `fc1` `[N, features]` (dropout active when `train`).
     fn hidden(&self, x: &Tensor, train: bool) -> Tensor {
-        let h = self.conv1.forward(x).max_pool2d_default(2).relu();
+        let h = max_pool2(&self.conv1.forward(x), train).relu();
         let mut h = self.conv2.forward(&h);
         if self.arch.sizes().dropout2d {
             h = h.feature_dropout(0.5, train);
         }
-        let h = h.max_pool2d_default(2).relu();
+        let h = max_pool2(&h, train).relu();
         self.fc1.forward(&h.flatten(1, -1)).relu()
     }
 
@@ -360,5 +360,43 @@ impl MnistClassifier {
             report.final_test_accuracy = acc;
         }
         Ok(report)
+    }
+}
+
+/// 2x2 max pooling with stride 2 of `x` `[N, C, H, W]` (odd trailing rows and
+/// columns dropped, as `max_pool2d` does). Training uses `max_pool2d` (its
+/// gradient goes to the first maximum, as PyTorch's does); evaluation takes the
+/// elementwise maximum of the four strided quarter grids instead: the same
+/// values exactly (a maximum involves no rounding), about 3x faster on the CPU
+/// than libtorch's NCHW pooling kernel, which dominated mode counting.
+fn max_pool2(x: &Tensor, train: bool) -> Tensor {
+    if train {
+        return x.max_pool2d_default(2);
+    }
+    let (h, w) = (x.size()[2] / 2 * 2, x.size()[3] / 2 * 2);
+    let q = |r: i64, c: i64| {
+        x.slice(2, r, h, 2).slice(3, c, w, 2)
+    };
+    q(0, 0).maximum(&q(0, 1)).maximum(&q(1, 0).maximum(&q(1, 1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluation_pooling_equals_max_pool2d_exactly() {
+        tch::manual_seed(3);
+        // Even and odd sizes (max_pool2d drops the odd last row/column), and
+        // ties (ReLU'd zeros) that the four-way maximum must keep.
+        for shape in [[4, 3, 24, 24], [2, 5, 8, 8], [3, 2, 7, 9]] {
+            let x = Tensor::randn(shape, (Kind::Float, Device::Cpu));
+            for x in [x.shallow_clone(), x.relu()] {
+                let want = x.max_pool2d_default(2);
+                let got = max_pool2(&x, false);
+                assert_eq!(got.size(), want.size(), "{shape:?}");
+                assert!(got.equal(&want), "{shape:?}: values differ");
+            }
+        }
     }
 }

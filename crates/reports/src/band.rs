@@ -60,6 +60,10 @@ pub fn bands_png(path: &Path, plots: &[BandPlot], px: u32) -> Result<()> {
                 .map_err(err)?;
             chart
                 .configure_mesh()
+                .x_labels(6)
+                .y_labels(6)
+                .x_label_formatter(&|v| crate::plot::tick(*v))
+                .y_label_formatter(&|v| crate::plot::tick(*v))
                 .x_desc(p.x_label.as_str())
                 .label_style(("sans-serif", 12))
                 .draw()

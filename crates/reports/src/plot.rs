@@ -234,7 +234,7 @@ pub fn lines_png(path: &Path, plots: &[LinePlot], px: u32) -> Result<()> {
 /// An axis label: whole numbers without decimals (`2500`, not `2500.0`),
 /// others with 3 significant digits, large or tiny ones in scientific
 /// notation; rounding noise around zero (below 1e-12) is `0`.
-fn tick(v: f64) -> String {
+pub(crate) fn tick(v: f64) -> String {
     let a = v.abs();
     if a < 1e-12 {
         "0".into()
