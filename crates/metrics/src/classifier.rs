@@ -374,10 +374,10 @@ fn max_pool2(x: &Tensor, train: bool) -> Tensor {
         return x.max_pool2d_default(2);
     }
     let (h, w) = (x.size()[2] / 2 * 2, x.size()[3] / 2 * 2);
-    let q = |r: i64, c: i64| {
-        x.slice(2, r, h, 2).slice(3, c, w, 2)
-    };
-    q(0, 0).maximum(&q(0, 1)).maximum(&q(1, 0).maximum(&q(1, 1)))
+    let q = |r: i64, c: i64| x.slice(2, r, h, 2).slice(3, c, w, 2);
+    q(0, 0)
+        .maximum(&q(0, 1))
+        .maximum(&q(1, 0).maximum(&q(1, 1)))
 }
 
 #[cfg(test)]

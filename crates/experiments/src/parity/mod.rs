@@ -175,11 +175,11 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
     // the next reference run when none waits: no core idles until the end.
     // Every evaluation runs here, at this thread count, so that a rerun
     // (which only re-evaluates) gives the same numbers.
+    let eval_dir = |dir: &Path, run: &Run, clf: Option<&Classifier>| {
+        stats::evaluate_dir(dir, &evaluator(exp, run, clf)?)
+    };
     let eval_ref = |run: &Run, clf: Option<&Classifier>| {
-        stats::evaluate_dir(
-            &ref_dir(run, reference.is_some()),
-            &evaluator(exp, run, clf)?,
-        )
+        eval_dir(&ref_dir(run, reference.is_some()), run, clf)
     };
     let mut ref_evals: Vec<Option<Vec<EvalPoint>>> = vec![None; runs.len()];
     let mine = (|| -> Result<_> {
@@ -188,13 +188,10 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             .map(|r| train_ours(&t, r, &eval))
             .collect::<Result<Vec<f64>>>()?;
         let clf = parity_classifier(&t, &runs, &eval)?;
-        let mut ours = Vec::new();
-        for r in &runs {
-            ours.push(stats::evaluate_dir(
-                &r.dir,
-                &evaluator(exp, r, clf.as_ref())?,
-            )?);
-        }
+        let ours = runs
+            .iter()
+            .map(|r| eval_dir(&r.dir, r, clf.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
         loop {
             let next = refs
                 .finished_runs()
@@ -210,7 +207,7 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
             }
         }
     })();
-    let (ours_trained, clf, our_evals) = match mine {
+    let (ours_trained, clf, mut our_evals) = match mine {
         Ok(v) => v,
         Err(e) => {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -225,7 +222,6 @@ pub fn run(exp: &Experiment, opts: &Options) -> Result<PathBuf> {
         }
     }
     tch::set_num_threads(threads);
-    let mut our_evals = our_evals;
     let mut results = BTreeMap::new();
     let mut verdicts = BTreeMap::new();
     let mut body = String::new();

@@ -178,21 +178,18 @@ pub fn start(dir: &Path, cfg: &Value) -> Result<Pending> {
     })
 }
 
-/// The reference runs still to train, worked off by one or more threads
-/// (each trains one run at a time, as a child process), so that our side
-/// trains meanwhile and a second worker joins once it is done.
+/// The reference runs still to train: a thread of its own works them off
+/// (one run at a time, as a child process) while our side trains, and the
+/// caller's thread takes runs too once it is free ([`Queue::run_next`]).
 pub struct Queue {
-    todo: Arc<Mutex<VecDeque<usize>>>,
-    items: Arc<Vec<(PathBuf, Value)>>,
-    done: Arc<Mutex<Vec<Option<Value>>>>,
-    stop: Arc<AtomicBool>,
-    workers: Vec<std::thread::JoinHandle<Result<()>>>,
+    shared: Shared,
+    worker: std::thread::JoinHandle<Result<()>>,
 }
 
 impl Queue {
-    /// Starts one worker on `queue` (`(dir, config)`), taking its runs in
+    /// Starts the worker on `queue` (`(dir, config)`), taking its runs in
     /// `order` (indices into `queue`, each once: the longest first keeps the
-    /// last worker's tail short); finished runs are taken from their folders.
+    /// last run's tail short); finished runs are taken from their folders.
     /// Setting `stop` kills the runs in progress.
     pub fn start(queue: Vec<(PathBuf, Value)>, order: Vec<usize>, stop: Arc<AtomicBool>) -> Queue {
         let mut seen = vec![false; queue.len()];
@@ -206,72 +203,47 @@ impl Queue {
             seen.iter().all(|&s| s),
             "a run left out of the queue's order"
         );
-        let mut q = Queue {
+        let shared = Shared {
             todo: Arc::new(Mutex::new(order.into())),
             done: Arc::new(Mutex::new(vec![None; queue.len()])),
             items: Arc::new(queue),
             stop,
-            workers: Vec::new(),
         };
-        q.add_worker();
-        q
-    }
-
-    /// One more thread taking runs from the queue.
-    pub fn add_worker(&mut self) {
-        let shared = self.shared();
-        self.workers.push(std::thread::spawn(move || {
-            while let Some(r) = shared.run_next() {
+        let mine = shared.clone();
+        let worker = std::thread::spawn(move || {
+            while let Some(r) = mine.run_next() {
                 r?;
             }
             Ok(())
-        }));
+        });
+        Queue { shared, worker }
     }
 
     /// Trains the next run of the queue on this thread (as a child process);
     /// `None` when none is left or the target is stopping.
     pub fn run_next(&self) -> Option<Result<()>> {
-        self.shared().run_next()
+        self.shared.run_next()
     }
 
-    /// The indices of the runs finished so far (by any worker).
+    /// The indices of the runs finished so far (on either thread).
     pub fn finished_runs(&self) -> Vec<usize> {
-        let done = self.done.lock().expect("queue lock");
+        let done = self.shared.done.lock().expect("queue lock");
         (0..done.len()).filter(|&i| done[i].is_some()).collect()
     }
 
-    fn shared(&self) -> Shared {
-        Shared {
-            todo: self.todo.clone(),
-            items: self.items.clone(),
-            done: self.done.clone(),
-            stop: self.stop.clone(),
-        }
-    }
-
-    /// Waits for every worker; each run's `run.json`, in the queue's order.
+    /// Waits for the worker; each run's `run.json`, in the queue's order.
     pub fn join(self) -> Result<Vec<Value>> {
-        let mut first_err = None;
-        for w in self.workers {
-            let r = w
-                .join()
-                .map_err(|_| anyhow::anyhow!("a reference worker thread panicked"))
-                .and_then(|r| r);
-            if let (Err(e), None) = (r, &first_err) {
-                first_err = Some(e);
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        let done = std::mem::take(&mut *self.done.lock().expect("queue lock"));
+        self.worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reference worker thread panicked"))??;
+        let done = std::mem::take(&mut *self.shared.done.lock().expect("queue lock"));
         done.into_iter()
             .enumerate()
             .map(|(i, rec)| {
                 rec.with_context(|| {
                     format!(
                         "reference run in {} did not finish",
-                        self.items[i].0.display()
+                        self.shared.items[i].0.display()
                     )
                 })
             })
@@ -279,7 +251,8 @@ impl Queue {
     }
 }
 
-/// What every worker of a [`Queue`] shares.
+/// What the worker and the caller's thread share.
+#[derive(Clone)]
 struct Shared {
     todo: Arc<Mutex<VecDeque<usize>>>,
     items: Arc<Vec<(PathBuf, Value)>>,
@@ -289,7 +262,7 @@ struct Shared {
 
 impl Shared {
     /// Takes the next run and trains it (or reads it, if finished before);
-    /// a failure stops the other workers too: the target fails.
+    /// a failure stops the other thread too: the target fails.
     fn run_next(&self) -> Option<Result<()>> {
         if self.stop.load(Ordering::Relaxed) {
             return None;
